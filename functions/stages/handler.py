@@ -1,0 +1,9 @@
+"""Stages function (hourly): advances every crop whose growth stage is due."""
+
+from hydroponics.observability import logger
+from hydroponics.placeholder import not_yet_scheduled
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: object) -> dict:
+    return not_yet_scheduled("stages", event)

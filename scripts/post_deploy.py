@@ -1,0 +1,93 @@
+"""After a local deploy: point the stack's database secret at the local PostgreSQL, run the
+deployment's migrate step, make sure the demo and operator clients exist, and write .local/stack.env.
+
+Keys are printed once, when they are created; later runs keep the ones in .local/stack.env.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+from sqlalchemy import make_url
+
+from hydroponics.clients import active_key_client, create_api_key, create_client, find_client_by_name
+from hydroponics.db.engine import session_scope
+
+DEMO_CLIENT = "Demo Farm"
+OPERATOR_CLIENT = "Platform Operators"
+
+
+def stack_outputs(stack: str) -> dict[str, str]:
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def point_secret_at_local_database(secret_arn: str) -> None:
+    url = make_url(os.environ["DATABASE_URL"])
+    secret = {"username": url.username, "password": url.password or "", "host": url.host or "127.0.0.1",
+              "port": url.port or 5432, "dbname": url.database}
+    boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(secret))
+
+
+def run_migrate_step(function_name: str) -> None:
+    reply = boto3.client("lambda").invoke(FunctionName=function_name, Payload=b"{}")
+    payload = reply["Payload"].read().decode()
+    if reply.get("FunctionError"):
+        sys.exit(f"the migrate function failed: {payload}")
+    print(f"  migrate step: {payload}")
+
+
+def ensure_key(env: dict[str, str], variable: str, client_name: str, *, is_admin: bool) -> tuple[str, str]:
+    """(client id, key): the key already in the env file if it still works, else a new one."""
+    with session_scope() as session:
+        client_id = find_client_by_name(session, client_name) or create_client(session, client_name)
+        existing = env.get(variable)
+        if existing and active_key_client(session, existing) == client_id:
+            return str(client_id), existing
+        key = create_api_key(session, client_id, f"{client_name} (local stack)", is_admin=is_admin)
+    print(f"  new {variable} for {client_name}: {key.secret}   (shown once; also in .local/stack.env)")
+    return str(client_id), key.secret
+
+
+def read_env(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--env-file", type=Path, required=True)
+    args = parser.parse_args()
+
+    outputs = stack_outputs(args.stack)
+    point_secret_at_local_database(outputs["DatabaseSecretArn"])
+    run_migrate_step(outputs["MigrateFunctionName"])
+
+    env = read_env(args.env_file)
+    client_id, api_key = ensure_key(env, "API_KEY", DEMO_CLIENT, is_admin=False)
+    _, admin_key = ensure_key(env, "ADMIN_KEY", OPERATOR_CLIENT, is_admin=True)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566").rstrip("/")
+    env.update({
+        "API_URL": f"{endpoint}/_aws/execute-api/{outputs['ApiId']}",
+        "CLIENT_ID": client_id,
+        "API_KEY": api_key,
+        "ADMIN_KEY": admin_key,
+        "STACK_NAME": args.stack,
+        "READINGS_QUEUE_URL": outputs["ReadingsQueueUrl"],
+        "READINGS_DLQ_URL": outputs["ReadingsDeadLetterQueueUrl"],
+        "STAGES_FUNCTION": outputs["StagesFunctionName"],
+        "RULES_FUNCTION": outputs["RulesFunctionName"],
+    })
+    args.env_file.parent.mkdir(parents=True, exist_ok=True)
+    args.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    args.env_file.chmod(0o600)
+    print(f"  API URL: {env['API_URL']}")
+
+
+if __name__ == "__main__":
+    main()

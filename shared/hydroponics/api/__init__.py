@@ -1,0 +1,1 @@
+"""The operators' HTTP API (FastAPI, served by Mangum in the api function)."""

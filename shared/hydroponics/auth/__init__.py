@@ -1,0 +1,1 @@
+"""Who is calling: API keys (stored hashed) and the client they belong to."""

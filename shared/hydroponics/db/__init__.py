@@ -1,0 +1,1 @@
+"""PostgreSQL access: the engine/session factory, the table models and migrations."""

@@ -1,0 +1,465 @@
+"""The SQLAlchemy table models of the whole farm domain (the schema migrations/ creates)."""
+
+import re
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Children of the partitioned `readings` table (monthly readings_YYYYMM and readings_default) are
+# created by migrations and ensure_readings_partitions(), never by the models.
+READINGS_PARTITION = re.compile(r"^readings_(default|\d{6})$")
+
+NOW = text("now()")
+EMPTY_OBJECT = text("'{}'::jsonb")
+EMPTY_LIST = text("'[]'::jsonb")
+
+UuidPk = Annotated[uuid.UUID, mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))]
+CreatedAt = Annotated[datetime, mapped_column(server_default=NOW)]
+UpdatedAt = Annotated[datetime, mapped_column(server_default=NOW, onupdate=NOW)]
+Flag = Annotated[bool, mapped_column(server_default=text("true"))]
+JsonObject = Annotated[dict[str, Any], mapped_column(server_default=EMPTY_OBJECT)]
+
+
+def _client_fk(nullable: bool = False, index: bool = True) -> Any:
+    """The owning client; deleting a client deletes everything it owns."""
+    return mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), nullable=nullable, index=index)
+
+
+def _one_of(column: str, *values: str) -> CheckConstraint:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
+
+
+def is_readings_partition(name: str | None) -> bool:
+    """Whether a reflected table is a partition of `readings` (not part of the models)."""
+    return bool(name and READINGS_PARTITION.match(name))
+
+
+class Base(DeclarativeBase):
+    """Declarative base: one MetaData with stable constraint names; PG types for annotations."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+        uuid.UUID: Uuid,
+        str: Text,
+        float: Double,
+    }
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[UuidPk]
+    name: Mapped[str]
+    contact_email: Mapped[str | None]
+    is_active: Mapped[Flag]
+    settings: Mapped[JsonObject]  # per-client overrides, e.g. rate limits
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("char_length(key_hash) = 64", name="key_hash_is_sha256"),
+        CheckConstraint("is_admin OR client_id IS NOT NULL", name="client_unless_admin"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID | None] = _client_fk(nullable=True)  # NULL: platform admin key
+    name: Mapped[str]
+    prefix: Mapped[str]  # first 8 characters of the key, shown in listings
+    key_hash: Mapped[str] = mapped_column(unique=True)  # sha256 hex of the whole key
+    is_admin: Mapped[bool] = mapped_column(server_default=text("false"))
+    created_at: Mapped[CreatedAt]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Sensor(Base):
+    __tablename__ = "sensors"
+    __table_args__ = (
+        UniqueConstraint("client_id", "external_id"),
+        Index("ix_sensors_client_id_sensor_type_location", "client_id", "sensor_type", "location"),
+        CheckConstraint("expected_interval_seconds > 0", name="expected_interval_positive"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads uq (client_id, external_id)
+    external_id: Mapped[str]  # the sensor id the device reports
+    sensor_type: Mapped[str]
+    location: Mapped[str]
+    unit: Mapped[str | None]
+    expected_interval_seconds: Mapped[int] = mapped_column(server_default=text("60"))
+    peer_group: Mapped[str | None]  # sensors that redundantly measure the same thing
+    min_threshold: Mapped[float | None]  # legacy sensor_configs thresholds
+    max_threshold: Mapped[float | None]
+    is_active: Mapped[Flag]
+    created_at: Mapped[CreatedAt]
+
+
+class Reading(Base):
+    """One measurement; the table is range-partitioned by month on recorded_at."""
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        Index("ix_readings_client_id_recorded_at", "client_id", "recorded_at"),
+        {"postgresql_partition_by": "RANGE (recorded_at)"},
+    )
+
+    sensor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(primary_key=True)
+    client_id: Mapped[uuid.UUID]  # denormalised, no FK: keeps ingest cheap
+    value: Mapped[float]
+    raw_value: Mapped[float | None]  # before calibration
+    received_at: Mapped[CreatedAt]
+
+
+class Variety(Base):
+    __tablename__ = "varieties"
+    __table_args__ = (UniqueConstraint("client_id", "name"),)
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads uq (client_id, name)
+    name: Mapped[str]
+    description: Mapped[str | None]
+    created_at: Mapped[CreatedAt]
+
+    stages: Mapped[list["VarietyStage"]] = relationship(
+        back_populates="variety", order_by="VarietyStage.stage_order", cascade="all, delete-orphan"
+    )
+
+
+class VarietyStage(Base):
+    """A stage of a variety's growth profile with its target ranges, e.g. {"ph": {"min": 5.5, "max": 6.5}}."""
+
+    __tablename__ = "variety_stages"
+    __table_args__ = (
+        UniqueConstraint("variety_id", "stage_order"),
+        UniqueConstraint("variety_id", "name"),
+        CheckConstraint("stage_order >= 0", name="stage_order_not_negative"),
+        CheckConstraint("duration_days > 0", name="duration_positive"),
+    )
+
+    id: Mapped[UuidPk]
+    variety_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("varieties.id", ondelete="CASCADE"))
+    name: Mapped[str]
+    stage_order: Mapped[int]
+    duration_days: Mapped[int]
+    targets: Mapped[JsonObject]
+
+    variety: Mapped[Variety] = relationship(back_populates="stages")
+
+
+class Crop(Base):
+    __tablename__ = "crops"
+    __table_args__ = (
+        _one_of("status", "active", "harvested", "failed"),
+        Index(
+            "ix_crops_client_id_variety_id_active",
+            "client_id",
+            "variety_id",
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk()
+    variety_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("varieties.id", ondelete="RESTRICT"), index=True)
+    location: Mapped[str]
+    batch_code: Mapped[str]
+    planted_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(server_default=text("'active'"))
+    created_at: Mapped[CreatedAt]
+    closed_at: Mapped[datetime | None]
+
+    variety: Mapped[Variety] = relationship()
+    growth_stages: Mapped[list["GrowthStage"]] = relationship(
+        back_populates="crop", order_by="GrowthStage.stage_order", cascade="all, delete-orphan"
+    )
+    harvest: Mapped["Harvest | None"] = relationship(back_populates="crop", cascade="all, delete-orphan")
+
+
+class GrowthStage(Base):
+    """A crop's pass through one stage; the stage with completed_at NULL is the active one."""
+
+    __tablename__ = "growth_stages"
+    __table_args__ = (
+        UniqueConstraint("crop_id", "stage_order"),
+        Index(
+            "uq_growth_stages_crop_id_active",
+            "crop_id",
+            unique=True,
+            postgresql_where=text("completed_at IS NULL"),
+        ),
+        Index("ix_growth_stages_due_at_active", "due_at", postgresql_where=text("completed_at IS NULL")),
+    )
+
+    id: Mapped[UuidPk]
+    crop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crops.id", ondelete="CASCADE"))
+    variety_stage_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("variety_stages.id", ondelete="SET NULL"), index=True
+    )
+    stage_name: Mapped[str]  # copied from the profile so history survives profile edits
+    stage_order: Mapped[int]
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    crop: Mapped[Crop] = relationship(back_populates="growth_stages")
+
+
+class Harvest(Base):
+    __tablename__ = "harvests"
+    __table_args__ = (CheckConstraint("yield_amount >= 0", name="yield_not_negative"),)
+
+    id: Mapped[UuidPk]
+    crop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crops.id", ondelete="CASCADE"), unique=True)
+    client_id: Mapped[uuid.UUID] = _client_fk()
+    harvested_at: Mapped[CreatedAt]
+    yield_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
+    yield_unit: Mapped[str | None]
+    quality_grade: Mapped[str | None]
+    notes: Mapped[str | None]
+
+    crop: Mapped[Crop] = relationship(back_populates="harvest")
+
+
+class Calibration(Base):
+    __tablename__ = "calibrations"
+    __table_args__ = (Index("ix_calibrations_sensor_id_calibrated_at", "sensor_id", text("calibrated_at DESC")),)
+
+    id: Mapped[UuidPk]
+    sensor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = _client_fk()
+    calibrated_at: Mapped[CreatedAt]
+    method: Mapped[str | None]
+    reference_solutions: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)
+    offset: Mapped[float] = mapped_column(server_default=text("0"))  # reserved word: quote "offset" in raw SQL
+    slope: Mapped[float] = mapped_column(server_default=text("1"))
+    technician: Mapped[str | None]
+    next_due_at: Mapped[datetime | None]
+    notes: Mapped[str | None]
+
+
+class Rule(Base):
+    """An alert rule; scope columns left NULL match everything of the client."""
+
+    __tablename__ = "rules"
+    __table_args__ = (_one_of("severity", "info", "warning", "critical"),)
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk()
+    name: Mapped[str]
+    sensor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), index=True)
+    sensor_type: Mapped[str | None]
+    location: Mapped[str | None]
+    crop_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("crops.id", ondelete="CASCADE"), index=True)
+    condition: Mapped[dict[str, Any]]
+    severity: Mapped[str] = mapped_column(server_default=text("'warning'"))
+    channels: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)
+    action: Mapped[dict[str, Any] | None]
+    is_enabled: Mapped[Flag]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        _one_of("severity", "info", "warning", "critical"),
+        _one_of("status", "open", "acknowledged", "resolved"),
+        # one unresolved alert per (rule, sensor); rows with a NULL rule or sensor are not deduplicated
+        Index(
+            "uq_alerts_rule_id_sensor_id_unresolved",
+            "rule_id",
+            "sensor_id",
+            unique=True,
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index("ix_alerts_client_id_status_opened_at", "client_id", "status", "opened_at"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads ix (client_id, status, opened_at)
+    rule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"), index=True)
+    sensor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sensors.id", ondelete="SET NULL"), index=True)
+    severity: Mapped[str]
+    status: Mapped[str] = mapped_column(server_default=text("'open'"))
+    message: Mapped[str]
+    value: Mapped[float | None]
+    opened_at: Mapped[CreatedAt]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None]
+    resolved_at: Mapped[datetime | None]
+    repeat_count: Mapped[int] = mapped_column(server_default=text("0"))
+    escalation_level: Mapped[int] = mapped_column(server_default=text("0"))
+    last_escalated_at: Mapped[datetime | None]
+
+
+class Silence(Base):
+    """A maintenance window muting alerts for a sensor, location or rule (all NULL: whole client)."""
+
+    __tablename__ = "silences"
+    __table_args__ = (
+        Index("ix_silences_client_id_ends_at", "client_id", "ends_at"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads ix (client_id, ends_at)
+    sensor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), index=True)
+    location: Mapped[str | None]
+    rule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str | None]
+    starts_at: Mapped[CreatedAt]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str | None]
+
+
+class NotificationChannel(Base):
+    __tablename__ = "notification_channels"
+    __table_args__ = (
+        UniqueConstraint("client_id", "name"),
+        _one_of("kind", "email", "slack", "teams", "webhook", "sms"),
+        CheckConstraint("hourly_cap IS NULL OR hourly_cap > 0", name="hourly_cap_positive"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads uq (client_id, name)
+    name: Mapped[str]
+    kind: Mapped[str]
+    target_url: Mapped[str]  # apprise URL: a secret, never returned by the API
+    config: Mapped[JsonObject]
+    is_enabled: Mapped[Flag]
+    hourly_cap: Mapped[int | None]  # NULL: no cap
+    created_at: Mapped[CreatedAt]
+
+
+class Notification(Base):
+    """The delivery log: one row per message to a channel."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        _one_of("status", "pending", "sent", "failed", "suppressed", "digested"),
+        Index("ix_notifications_channel_id_created_at", "channel_id", "created_at"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk()
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"), index=True)
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(unique=True)
+    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    last_error: Mapped[str | None]
+    created_at: Mapped[CreatedAt]
+    sent_at: Mapped[datetime | None]
+
+
+class AcUnit(Base):
+    __tablename__ = "ac_units"
+    __table_args__ = (UniqueConstraint("client_id", "name"), _one_of("driver", "http", "mqtt", "simulated"))
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads uq (client_id, name)
+    name: Mapped[str]
+    location: Mapped[str]
+    driver: Mapped[str] = mapped_column(server_default=text("'simulated'"))
+    endpoint: Mapped[str | None]
+    capabilities: Mapped[JsonObject]
+    safety: Mapped[JsonObject]  # limits every command is checked against
+    state: Mapped[JsonObject]  # last reported state
+    state_updated_at: Mapped[datetime | None]
+    last_off_at: Mapped[datetime | None]
+    created_at: Mapped[CreatedAt]
+
+
+class AcCommand(Base):
+    __tablename__ = "ac_commands"
+    __table_args__ = (
+        _one_of("source", "operator", "rule"),
+        _one_of("status", "queued", "sent", "acknowledged", "failed", "rejected"),
+        Index("ix_ac_commands_ac_unit_id_created_at", "ac_unit_id", "created_at"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk()
+    ac_unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ac_units.id", ondelete="CASCADE"))
+    requested_by: Mapped[str | None]
+    source: Mapped[str]
+    command: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(server_default=text("'queued'"))
+    reason: Mapped[str | None]
+    created_at: Mapped[CreatedAt]
+    sent_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+
+
+class Event(Base):
+    """The audit log."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_client_id_event_type_occurred_at", "client_id", "event_type", text("occurred_at DESC")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # audit history outlives its client: SET NULL, not CASCADE
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    event_type: Mapped[str]
+    actor: Mapped[str | None]
+    subject_type: Mapped[str | None]
+    subject_id: Mapped[str | None]
+    details: Mapped[JsonObject]
+    occurred_at: Mapped[CreatedAt]
+
+
+class FailedTask(Base):
+    """A message that landed on a dead-letter queue, kept for inspection and redrive."""
+
+    __tablename__ = "failed_tasks"
+    __table_args__ = (
+        _one_of("status", "failed", "redriven", "discarded"),
+        Index("ix_failed_tasks_status_failed_at", "status", "failed_at"),
+    )
+
+    id: Mapped[UuidPk]
+    source_queue: Mapped[str]
+    message_id: Mapped[str | None]
+    body: Mapped[str]  # raw message body (not necessarily JSON)
+    error: Mapped[str | None]
+    attributes: Mapped[JsonObject]
+    failed_at: Mapped[CreatedAt]
+    status: Mapped[str] = mapped_column(server_default=text("'failed'"))
+    resolved_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Sensor readings: the queued message shape, and storing batches of them in the time series."""

@@ -1,0 +1,25 @@
+"""The reading as it travels on the readings queue, from the ingest function to the store step."""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueuedReading(BaseModel):
+    """One accepted reading. `sensor` is the device's own sensor id (legacy devices: type@location)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client_id: UUID
+    sensor: str = Field(min_length=1, max_length=200)
+    sensor_type: str = Field(min_length=1, max_length=50)
+    location: str | None = Field(None, max_length=200)
+    value: float = Field(allow_inf_nan=False)
+    recorded_at: datetime
+    received_at: datetime
+
+
+def legacy_sensor_id(sensor_type: str, location: str | None) -> str:
+    """Legacy devices name no sensor: one sensor per type and location, as the old server kept it."""
+    return f"{sensor_type}@{location or 'default'}"

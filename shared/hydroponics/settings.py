@@ -1,0 +1,45 @@
+"""The one settings object: every environment variable the platform reads, parsed and typed once."""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of a function or command, read from the environment (names are upper-case)."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    stage: str = Field("local", description="Deployment stage name (local, dev, prod).")
+
+    # Database: either a full URL (local, tests) or a Secrets Manager secret holding the
+    # credentials plus host/port/name (AWS, where the host is the RDS Proxy endpoint).
+    database_url: SecretStr | None = None
+    db_secret_arn: str | None = None
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "hydroponics"
+    db_pool_size: int = Field(2, ge=1, le=20, description="Connections kept per Lambda container.")
+
+    # AWS wiring (names and URLs come from the template's environment).
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field("us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    readings_queue_url: str | None = None
+    notifications_queue_url: str | None = None
+    ac_commands_queue_url: str | None = None
+    idempotency_table: str | None = None
+    rate_limit_table: str | None = None
+    archive_bucket: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_database(self) -> "Settings":
+        if self.database_url is None and self.db_secret_arn is None:
+            raise ValueError("set DATABASE_URL or DB_SECRET_ARN so the platform can reach PostgreSQL")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, parsed on first use (never at import time)."""
+    return Settings()

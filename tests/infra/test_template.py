@@ -1,0 +1,114 @@
+"""Properties the platform relies on, asserted on infra/template.yaml itself."""
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import TEMPLATE
+from tests.infra.rules import (
+    consumer_timeouts,
+    queue_problems,
+    schedule_expressions,
+    sqs_event_sources,
+)
+
+REQUIRED_FUNCTIONS = {"ingest", "api", "rules", "notify", "ac_control", "retention", "stages"}
+
+
+def _functions(resources: dict) -> dict:
+    return {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def test_every_required_function_is_wired_to_its_folder(resources):
+    code_uris = {fn["Properties"]["CodeUri"] for fn in _functions(resources).values()}
+    folders = {uri.rsplit("/", 1)[-1] for uri in code_uris}
+    assert REQUIRED_FUNCTIONS <= folders
+    for uri in code_uris:
+        assert (TEMPLATE.parent / uri).is_dir(), uri
+
+
+def test_every_function_handler_file_exists(resources, template):
+    default = template["Globals"]["Function"]["Handler"]
+    for name, fn in _functions(resources).items():
+        module = fn["Properties"].get("Handler", default).rsplit(".", 1)[0]
+        assert (TEMPLATE.parent / fn["Properties"]["CodeUri"] / f"{module}.py").is_file(), name
+
+
+def test_queues_are_sound(resources):
+    assert queue_problems(resources) == []
+
+
+def test_queue_checks_catch_a_missing_dlq_and_a_short_visibility(resources):
+    broken = copy.deepcopy(resources)
+    del broken["ReadingsQueue"]["Properties"]["RedrivePolicy"]
+    broken["NotificationsQueue"]["Properties"]["VisibilityTimeout"] = 300  # notify's timeout is 60 s
+    problems = " ".join(queue_problems(broken))
+    assert "ReadingsQueue has no dead-letter queue" in problems
+    assert "NotificationsQueue visibility 300s < 6x" in problems
+
+
+def test_ac_commands_queue_and_its_dlq_are_fifo(resources):
+    assert resources["AcCommandsQueue"]["Properties"]["FifoQueue"] is True
+    assert resources["AcCommandsDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+
+
+def test_queue_consumers_report_partial_batch_failures(resources):
+    sources = sqs_event_sources(resources)
+    assert {queue for _, queue, _ in sources} >= {"ReadingsQueue", "NotificationsQueue", "AcCommandsQueue"}
+    for function, queue, properties in sources:
+        assert properties.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], (function, queue)
+
+
+def test_consumer_timeouts_known(resources, template):
+    timeouts = consumer_timeouts(resources, template["Globals"]["Function"].get("Timeout", 3))
+    assert timeouts["ReadingsQueue"] == 60
+
+
+def test_schedules(resources):
+    expressions = schedule_expressions(resources)
+    assert expressions["StagesFunction"] == "rate(1 hour)"
+    assert expressions["EscalationFunction"] == "rate(1 minute)"
+    assert expressions["RetentionFunction"] == "cron(0 2 * * ? *)"
+
+
+def test_state_tables_bucket_and_secret_exist(resources):
+    types = {name: r["Type"] for name, r in resources.items()}
+    assert types["IdempotencyTable"] == types["RateLimitTable"] == "AWS::DynamoDB::Table"
+    assert types["ArchiveBucket"] == "AWS::S3::Bucket"
+    assert types["DatabaseSecret"] == "AWS::SecretsManager::Secret"
+    block = resources["ArchiveBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+
+
+def test_rds_proxy_only_behind_its_condition(resources, template):
+    assert "WithRdsProxy" in template["Conditions"]
+    for name in ("DatabaseProxy", "DatabaseProxyTargetGroup", "DatabaseProxyRole"):
+        assert resources[name]["Condition"] == "WithRdsProxy"
+
+
+def test_http_api_routes_are_explicit(resources):
+    routes = {r["Properties"]["RouteKey"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert {"POST /api/data", "ANY /{proxy+}"} <= routes
+    permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert {p["Properties"]["FunctionName"]["Ref"] for p in permissions} == {"ApiFunction", "IngestFunction"}
+
+
+def test_least_privilege_no_wildcard_actions(resources):
+    for name, fn in _functions(resources).items():
+        for policy in fn["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
+                assert statement.get("Resource") != "*", name
+
+
+@pytest.mark.skipif(shutil.which("cfn-lint") is None and not (Path(sys.executable).parent / "cfn-lint").exists(),
+                    reason="cfn-lint is not installed")
+def test_template_passes_cfn_lint():
+    cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
+    result = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
