@@ -13,11 +13,13 @@ from pathlib import Path
 import boto3
 from sqlalchemy import make_url
 
-from hydroponics.clients import active_key_client, create_api_key, create_client, find_client_by_name
+from hydroponics.auth.api_keys import create_api_key, key_belongs_to, rebuild_key_index
+from hydroponics.clients import create_client, find_client_by_name, set_rate_limits
 from hydroponics.db.engine import session_scope
 
 DEMO_CLIENT = "Demo Farm"
 OPERATOR_CLIENT = "Platform Operators"
+DEMO_LIMITS = {"ingest": 600}
 
 
 def stack_outputs(stack: str) -> dict[str, str]:
@@ -40,14 +42,27 @@ def run_migrate_step(function_name: str) -> None:
     print(f"  migrate step: {payload}")
 
 
+def warm_up(outputs: dict[str, str]) -> None:
+    """Smoke-test the hot-path functions once, so their first real request finds them warm."""
+    probe = {"version": "2.0", "routeKey": "$default", "rawPath": "/health", "rawQueryString": "", "headers": {},
+             "requestContext": {"http": {"method": "GET", "path": "/health", "protocol": "HTTP/1.1",
+                                         "sourceIp": "127.0.0.1", "userAgent": "deploy"}}, "isBase64Encoded": False}
+    for name, event in ((outputs["RulesFunctionName"], {"Records": []}), (outputs["IngestFunctionName"], probe),
+                        (outputs["ApiFunctionName"], probe)):
+        reply = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+        if reply.get("FunctionError"):
+            sys.exit(f"smoke test of {name} failed: {reply['Payload'].read().decode()}")
+    print("  smoke test: rules, ingest and api answer")
+
+
 def ensure_key(env: dict[str, str], variable: str, client_name: str, *, is_admin: bool) -> tuple[str, str]:
     """(client id, key): the key already in the env file if it still works, else a new one."""
     with session_scope() as session:
         client_id = find_client_by_name(session, client_name) or create_client(session, client_name)
         existing = env.get(variable)
-        if existing and active_key_client(session, existing) == client_id:
+        if existing and key_belongs_to(session, existing, client_id):
             return str(client_id), existing
-        key = create_api_key(session, client_id, f"{client_name} (local stack)", is_admin=is_admin)
+        _, key = create_api_key(session, client_id, f"{client_name} (local stack)", is_admin=is_admin)
     print(f"  new {variable} for {client_name}: {key.secret}   (shown once; also in .local/stack.env)")
     return str(client_id), key.secret
 
@@ -67,10 +82,18 @@ def main() -> None:
     outputs = stack_outputs(args.stack)
     point_secret_at_local_database(outputs["DatabaseSecretArn"])
     run_migrate_step(outputs["MigrateFunctionName"])
+    warm_up(outputs)
 
+    os.environ["API_KEYS_TABLE"] = outputs["ApiKeysTableName"]
     env = read_env(args.env_file)
     client_id, api_key = ensure_key(env, "API_KEY", DEMO_CLIENT, is_admin=False)
     _, admin_key = ensure_key(env, "ADMIN_KEY", OPERATOR_CLIENT, is_admin=True)
+    with session_scope() as session:
+        # The demo farm's devices post one reading per request (legacy shape): 18 sensors every
+        # 5 s is above the default 120/min, so its limit is raised, as an operator would.
+        set_rate_limits(session, client_id, DEMO_LIMITS)
+        # MiniStack keeps its state in memory: after a restart the key index is empty, so rebuild it.
+        print(f"  key index: {rebuild_key_index(session)} active keys")
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566").rstrip("/")
     env.update({
         "API_URL": f"{endpoint}/_aws/execute-api/{outputs['ApiId']}",
@@ -78,10 +101,13 @@ def main() -> None:
         "API_KEY": api_key,
         "ADMIN_KEY": admin_key,
         "STACK_NAME": args.stack,
+        "API_KEYS_TABLE": outputs["ApiKeysTableName"],
+        "RATE_LIMIT_TABLE": outputs["RateLimitTableName"],
         "READINGS_QUEUE_URL": outputs["ReadingsQueueUrl"],
         "READINGS_DLQ_URL": outputs["ReadingsDeadLetterQueueUrl"],
         "STAGES_FUNCTION": outputs["StagesFunctionName"],
         "RULES_FUNCTION": outputs["RulesFunctionName"],
+        "RETENTION_FUNCTION": outputs["RetentionFunctionName"],
     })
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

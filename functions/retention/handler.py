@@ -1,9 +1,20 @@
-"""Retention function (daily 02:00 UTC): archives and drops expired time-series data."""
+"""Retention function (daily 02:00 UTC): keeps the readings partitions ahead of time.
 
+Archiving and dropping expired partitions arrive with the retention issue; until then every run
+creates the coming months' partitions and is recorded in the events log.
+"""
+
+from hydroponics.db.engine import session_scope
+from hydroponics.events import record_event
 from hydroponics.observability import logger
-from hydroponics.placeholder import not_yet_scheduled
+from hydroponics.readings.partitions import ensure_partitions_ahead
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
-    return not_yet_scheduled("retention", event)
+    with session_scope() as session:
+        created = ensure_partitions_ahead(session)
+        record_event(session, "job.ran", client_id=None, actor="scheduler", subject_type="job",
+                     subject_id="retention", details={"partitions_created": created})
+    logger.info("readings partitions ensured", extra={"partitions_created": created})
+    return {"job": "retention", "partitions_created": created}

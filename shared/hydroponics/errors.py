@@ -34,6 +34,23 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class InvalidInput(DomainError):
+    """Input that parsed but breaks the domain's rules; `details` lists {field, reason}."""
+
+    status_code = 422
+    code = "validation_error"
+
+
 class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"

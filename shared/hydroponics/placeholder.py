@@ -7,20 +7,16 @@ function answers 501 in the API's error shape.
 
 import json
 
-from sqlalchemy import text
-
 from hydroponics.db.engine import session_scope
+from hydroponics.events import record_event
 from hydroponics.observability import logger
 
 
 def not_yet_scheduled(job: str, event: dict) -> dict:
     logger.info("scheduled job ran (not implemented yet)", extra={"job": job})
     with session_scope() as session:
-        session.execute(
-            text("INSERT INTO events (event_type, actor, subject_type, subject_id, details)"
-                 " VALUES ('job.ran', 'scheduler', 'job', :job, CAST(:details AS jsonb))"),
-            {"job": job, "details": json.dumps({"implemented": False, "input": event})},
-        )
+        record_event(session, "job.ran", client_id=None, actor="scheduler", subject_type="job", subject_id=job,
+                     details={"implemented": False, "input": event})
     return {"job": job, "implemented": False}
 
 

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     notifications_queue_url: str | None = None
     ac_commands_queue_url: str | None = None
     idempotency_table: str | None = None
+    api_keys_table: str | None = None
     rate_limit_table: str | None = None
     archive_bucket: str | None = None
 

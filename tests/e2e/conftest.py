@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 from typing import Any, Callable
 
 import boto3
@@ -49,3 +50,36 @@ def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.5
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def make_client(stack):
+    """Create another client with a key (and optional rate-limit overrides) in the deployed stack."""
+    from hydroponics.auth.api_keys import create_api_key
+    from hydroponics.clients import create_client
+    from hydroponics.db.engine import session_scope
+    from tests.integration.conftest import reset_core_caches
+
+    def make(name: str, rate_limits: dict[str, int] | None = None) -> dict[str, str]:
+        with pytest.MonkeyPatch.context() as patch:
+            for variable in ("DATABASE_URL", "API_KEYS_TABLE"):
+                patch.setenv(variable, stack[variable])
+            patch.setenv("AWS_ENDPOINT_URL", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
+            for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                patch.setenv(variable, "test")
+            patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            reset_core_caches()
+            with session_scope() as session:
+                client_id = create_client(session, f"{name} {uuid.uuid4().hex[:6]}",
+                                          settings={"rate_limits": rate_limits or {}})
+                _, key = create_api_key(session, client_id, f"{name} e2e key")
+        reset_core_caches()
+        return {"client_id": str(client_id), "key": key.secret,
+                "headers": {"X-API-Key": key.secret, "X-Client-Id": str(client_id)}}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def demo_device(stack) -> dict[str, str]:
+    return {"X-API-Key": stack["API_KEY"], "X-Client-Id": stack["CLIENT_ID"]}

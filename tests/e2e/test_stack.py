@@ -71,3 +71,13 @@ def test_every_minute_schedule_fires_on_its_own(stack_db):
                                      " AND subject_id = 'escalation' AND occurred_at > now() - interval '3 minutes'"
                                      )).scalar_one()
     assert wait_for(escalation_runs, timeout=75, interval=2) >= 1
+
+
+def test_retention_keeps_readings_partitions_ahead(stack, aws, stack_db):
+    reply = aws("lambda").invoke(FunctionName=stack["RETENTION_FUNCTION"], Payload=b"{}")
+    assert "FunctionError" not in reply, reply["Payload"].read()
+    with stack_db.connect() as conn:
+        partitions = conn.execute(text(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass"
+            " AND inhrelid::regclass::text = 'readings_' || to_char(now() + interval '3 months', 'YYYYMM')")).scalar_one()
+    assert partitions == 1

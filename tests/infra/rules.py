@@ -52,11 +52,11 @@ def queue_problems(resources: dict, default_timeout: int = 30) -> list[str]:
 
 
 def schedule_expressions(resources: dict) -> dict[str, str]:
-    """Function -> its ScheduleV2 expression."""
+    """"Function.Event" -> its ScheduleV2 expression."""
     return {
-        name: event["Properties"]["ScheduleExpression"]
+        f"{name}.{event_name}": event["Properties"]["ScheduleExpression"]
         for name, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
-        for event in resource["Properties"].get("Events", {}).values()
+        for event_name, event in resource["Properties"].get("Events", {}).items()
         if event["Type"] == "ScheduleV2"
     }

@@ -70,9 +70,11 @@ def test_consumer_timeouts_known(resources, template):
 
 def test_schedules(resources):
     expressions = schedule_expressions(resources)
-    assert expressions["StagesFunction"] == "rate(1 hour)"
-    assert expressions["EscalationFunction"] == "rate(1 minute)"
-    assert expressions["RetentionFunction"] == "cron(0 2 * * ? *)"
+    assert expressions["StagesFunction.Hourly"] == "rate(1 hour)"
+    assert expressions["StagesFunction.DailyCalibrationCheck"] == "cron(0 6 * * ? *)"
+    assert expressions["StagesFunction.DailyDriftCheck"] == "cron(0 3 * * ? *)"
+    assert expressions["EscalationFunction.EveryMinute"] == "rate(1 minute)"
+    assert expressions["RetentionFunction.Daily"] == "cron(0 2 * * ? *)"
 
 
 def test_state_tables_bucket_and_secret_exist(resources):

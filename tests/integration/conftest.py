@@ -1,5 +1,7 @@
 """A migrated throwaway database per test module, and the core pointed at it."""
 
+import os
+import uuid
 from typing import Iterator
 
 import pytest
@@ -39,3 +41,35 @@ def db(migrated_database_url: str) -> Iterator[Engine]:
     engine = create_engine(migrated_database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def local_aws(monkeypatch) -> Iterator[dict[str, str]]:
+    """Fresh MiniStack resources for one test: readings queue, key index and rate-limit tables."""
+    import boto3
+
+    endpoint = "http://127.0.0.1:4566"
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    sqs, dynamodb = session.client("sqs", endpoint_url=endpoint), session.client("dynamodb", endpoint_url=endpoint)
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        queue_url = sqs.create_queue(QueueName=f"it-readings-{suffix}")["QueueUrl"]
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"MiniStack is not reachable on {endpoint} (scripts/ministack-up): {exc}")
+    tables = {"API_KEYS_TABLE": ("key_hash", f"it-api-keys-{suffix}"), "RATE_LIMIT_TABLE": ("pk", f"it-limits-{suffix}")}
+    for key, name in tables.values():
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_DEFAULT_REGION": "us-east-1", "READINGS_QUEUE_URL": queue_url} | {k: v[1] for k, v in tables.items()}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if not os.environ.get("DATABASE_URL"):
+        monkeypatch.setenv("DATABASE_URL", "postgresql+pg8000://unused@127.0.0.1:1/unused")
+    reset_core_caches()
+    yield env | {"sqs": sqs, "dynamodb": dynamodb}
+    sqs.delete_queue(QueueUrl=queue_url)
+    for _, name in tables.values():
+        dynamodb.delete_table(TableName=name)
+    reset_core_caches()

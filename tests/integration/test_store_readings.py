@@ -4,12 +4,11 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import create_engine, make_url, text
 
 from hydroponics.clients import create_client
 from hydroponics.db.engine import session_scope
-from hydroponics.readings.batch import store_sqs_batch
+from hydroponics.readings.batch import DatabaseUnavailable, store_sqs_batch
 from hydroponics.readings.messages import QueuedReading
 from tests.sql_counter import recorded_statements
 
@@ -75,9 +74,35 @@ def test_a_bad_message_fails_alone(platform_db, client_id):
     assert outcome.stored == 5 and _count(platform_db) == 5
 
 
-def test_database_down_fails_the_whole_invocation(platform_db, client_id, monkeypatch):
+def test_database_down_is_an_outage_not_a_bad_message(platform_db, client_id, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+pg8000://nobody@127.0.0.1:1/none")
     from tests.integration.conftest import reset_core_caches
     reset_core_caches()
-    with pytest.raises(DBAPIError):
+    with pytest.raises(DatabaseUnavailable):
         store_sqs_batch([_record(_reading(client_id, 0))])
+
+
+def test_database_refusing_connections_is_an_outage(platform_db, client_id, migrated_database_url):
+    name = make_url(migrated_database_url).database
+    admin = create_engine(make_url(migrated_database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    platform_db.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            store_sqs_batch([_record(_reading(client_id, 0))])
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+    assert store_sqs_batch([_record(_reading(client_id, 0))]).stored == 1
+
+
+def test_engine_connections_send_small_writes_at_once(platform_db):
+    import socket
+    connection = platform_db.raw_connection()
+    try:
+        sock = connection.dbapi_connection._usock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        connection.close()

@@ -1,24 +1,35 @@
-"""The FastAPI application: routes, error shape and OpenAPI docs at /docs."""
+"""The FastAPI application of the api function: routes, error shape, rate limits and /docs."""
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from hydroponics import __version__
+from hydroponics.api.deps import add_rate_limit_headers, ip_rate_limited
 from hydroponics.api.errors import install_error_handlers
+from hydroponics.api.routes import calibrations, clients, data, events, keys, sensors
 from hydroponics.health import check_health
+from hydroponics.ingest import app as ingest
+
+DESCRIPTION = """Sensor data, farm records, alerts and climate control for commercial hydroponic farms.
+
+Authenticate with the `X-API-Key` header (devices also send `X-Client-Id`, which must be the key's
+client). Every error answers `{"error": {"code", "message", "details"}}`; validation errors list
+each invalid field with the reason. Rate-limited responses carry `X-RateLimit-Limit`,
+`X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also carries `Retry-After`."""
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
-        title="Hydroponic farm platform API",
-        version=__version__,
-        description="Sensor data, farm records, alerts and climate control for commercial hydroponic farms.",
-    )
+    app = FastAPI(title="Hydroponic farm platform API", version=__version__, description=DESCRIPTION)
     install_error_handlers(app)
+    add_rate_limit_headers(app)
 
-    @app.get("/health", tags=["platform"], summary="Database and queue reachability, and the version")
+    @app.get("/health", tags=["platform"], summary="Database and queue reachability, and the version",
+             dependencies=[Depends(ip_rate_limited("public"))])
     def health() -> JSONResponse:
         report = check_health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
+    app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
+    for module in (keys, data, clients, sensors, calibrations, events):
+        app.include_router(module.router)
     return app

@@ -1,11 +1,12 @@
 """The one SQLAlchemy engine and session factory (postgresql+pg8000, small pool per container)."""
 
 import json
+import socket
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Iterator
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from hydroponics.aws import client
@@ -28,11 +29,19 @@ def database_url(settings: Settings) -> URL:
     return make_url(settings.database_url.get_secret_value()).set(drivername="postgresql+pg8000")
 
 
+def _send_at_once(dbapi_connection, _record) -> None:
+    """Set TCP_NODELAY, as libpq does and pg8000 does not: without it every statement over 8 KiB
+    (a batch of readings) waits ~40 ms for the server's delayed ACK (bench/README.md, Store)."""
+    sock = getattr(dbapi_connection, "_usock", None)
+    if sock is not None and sock.family != socket.AF_UNIX:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     """The process-wide engine, created lazily; pre-ping drops connections the proxy closed."""
     settings = get_settings()
-    return create_engine(
+    engine = create_engine(
         database_url(settings),
         pool_size=settings.db_pool_size,
         max_overflow=2,
@@ -41,6 +50,8 @@ def get_engine() -> Engine:
         pool_timeout=10,
         connect_args={"timeout": 5},
     )
+    event.listen(engine, "connect", _send_at_once)
+    return engine
 
 
 @lru_cache(maxsize=1)

@@ -126,6 +126,10 @@ class Sensor(Base):
     max_threshold: Mapped[float | None]
     is_active: Mapped[Flag]
     created_at: Mapped[CreatedAt]
+    # the newest reading, kept by the store statement (migration 0002)
+    last_value: Mapped[float | None]
+    last_raw_value: Mapped[float | None]
+    last_recorded_at: Mapped[datetime | None]
 
 
 class Reading(Base):
@@ -463,3 +467,4 @@ class FailedTask(Base):
     failed_at: Mapped[CreatedAt]
     status: Mapped[str] = mapped_column(server_default=text("'failed'"))
     resolved_at: Mapped[datetime | None]
+

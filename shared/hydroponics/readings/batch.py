@@ -2,18 +2,30 @@
 
 A message that cannot be parsed, or whose row the database refuses, is reported alone as a batch
 item failure (SQS retries it and finally moves it to the DLQ); the rest of the batch is stored.
-If the database is unreachable the invocation fails, so the queue keeps the whole batch for a retry.
+If the database cannot be reached, every message is reported and made visible again after a
+backoff (15 s doubling to 5 min, by receive count) instead of the queue's 6-minute visibility
+timeout, so readings buffered during an outage are stored soon after PostgreSQL is back.
 """
 
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
+from hydroponics.aws import client
 from hydroponics.db.engine import session_scope
 from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
+from hydroponics.settings import get_settings
+
+FIRST_BACKOFF_SECONDS = 15
+MAX_BACKOFF_SECONDS = 300
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached (down, restarting, refusing connections)."""
 
 
 @dataclass
@@ -36,29 +48,66 @@ def _parse(records: list[dict], outcome: BatchOutcome) -> list[tuple[str, Queued
     return parsed
 
 
-def _database_unreachable(exc: DBAPIError) -> bool:
-    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+def _store_one_by_one(session: Session, parsed: list[tuple[str, QueuedReading]], outcome: BatchOutcome) -> None:
+    """Fallback after the batch statement failed: a savepoint per message isolates the bad ones."""
+    for message_id, reading in parsed:
+        try:
+            with session.begin_nested():
+                outcome.stored += store_readings(session, [reading])
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailable(str(exc)) from exc
+            logger.warning("reading refused", extra={"message_id": message_id, "error": str(exc.orig)})
+            outcome.failed_message_ids.append(message_id)
 
 
 def store_sqs_batch(records: list[dict]) -> BatchOutcome:
+    """Store a batch of SQS records; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
     outcome = BatchOutcome()
     parsed = _parse(records, outcome)
+    if not parsed:
+        return outcome
+    connected = False
     try:
         with session_scope() as session:
-            outcome.stored = store_readings(session, [reading for _, reading in parsed])
+            session.connection()
+            connected = True
+            outcome.stored = store_readings(session, [reading for _, reading in parsed])  # one statement
         return outcome
     except DBAPIError as exc:
-        if _database_unreachable(exc):
-            raise  # the whole batch goes back to the queue and is retried when PostgreSQL is back
-        logger.warning("batch refused by the database; storing message by message to isolate the bad ones")
-    # Fallback: one statement per message, so one bad row never blocks the others.
-    for message_id, reading in parsed:
-        try:
-            with session_scope() as session:
-                outcome.stored += store_readings(session, [reading])
-        except DBAPIError as exc:
-            if _database_unreachable(exc):
-                raise
-            logger.warning("reading refused", extra={"message_id": message_id, "error": str(exc.orig)})
-            outcome.failed_message_ids.append(message_id)
+        if not connected or exc.connection_invalidated:  # failing to connect is an outage, not a bad message
+            raise DatabaseUnavailable(str(exc)) from exc
+        logger.warning("batch refused by the database; storing message by message", extra={"error": str(exc.orig)})
+    try:
+        with session_scope() as session:
+            _store_one_by_one(session, parsed, outcome)
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
     return outcome
+
+
+def backoff_seconds(receive_count: int) -> int:
+    return min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** max(0, receive_count - 1))
+
+
+def retry_later(records: list[dict]) -> BatchOutcome:
+    """The database is down: hand every message back, visible again after its backoff."""
+    queue_url = get_settings().readings_queue_url
+    for start in range(0, len(records), 10):
+        entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"],
+                    "VisibilityTimeout": backoff_seconds(int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)))}
+                   for i, r in enumerate(records[start:start + 10])]
+        try:
+            client("sqs").change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception:  # noqa: BLE001 - they come back after the queue's own visibility timeout anyway
+            logger.exception("could not shorten the visibility of a batch")
+    return BatchOutcome(failed_message_ids=[r["messageId"] for r in records])
+
+
+def store_or_retry_later(records: list[dict]) -> BatchOutcome:
+    """The store step as the rules function runs it: store, or back off while PostgreSQL is down."""
+    try:
+        return store_sqs_batch(records)
+    except DatabaseUnavailable as exc:
+        logger.warning("database unavailable; readings stay queued", extra={"messages": len(records), "error": str(exc)})
+        return retry_later(records)

@@ -2,57 +2,130 @@
 
 Sensors a device reports for the first time are registered on the way (legacy devices never
 registered theirs), the calibration in force at the reading's time is applied, and the raw value
-is kept. Re-delivery is harmless: readings are keyed by (sensor, recorded_at).
+is kept. Re-delivery is harmless: readings are keyed by (sensor, recorded_at). The same statement
+keeps each sensor's newest reading on its `sensors` row (last_value, last_raw_value,
+last_recorded_at), only ever moving it forward in time, so "latest per sensor" reads no readings.
+
+Sensors are upserted (ON CONFLICT DO UPDATE), not inserted-or-skipped: the upsert returns the row
+even when a concurrent batch registered the same sensor after this statement's snapshot was taken,
+so no reading is dropped in that race. Rows are taken in (client, sensor) order, so concurrent
+batches lock sensors in the same order and cannot deadlock on them. A reading without a location
+registers its sensor at location 'default', as legacy_sensor_id names it (sensors.location is
+NOT NULL).
 """
 
+import json
+from dataclasses import dataclass
 from typing import Sequence
+from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hydroponics.readings.messages import QueuedReading
+from hydroponics.readings.sensor_types import SENSOR_TYPES
 
-_STORE_BATCH = text("""
-WITH incoming AS (
-    SELECT * FROM unnest(
-        CAST(:client_ids AS uuid[]), CAST(:sensors AS text[]), CAST(:sensor_types AS text[]),
-        CAST(:locations AS text[]), CAST(:values AS float8[]), CAST(:recorded_at AS timestamptz[])
-    ) AS t(client_id, external_id, sensor_type, location, raw_value, recorded_at)
-), registered AS (
-    INSERT INTO sensors (client_id, external_id, sensor_type, location)
-    SELECT DISTINCT ON (client_id, external_id) client_id, external_id, sensor_type, location FROM incoming
-    ON CONFLICT (client_id, external_id) DO NOTHING
-    RETURNING id, client_id, external_id
+
+def _compact(sql: str) -> str:
+    """One line, single spaces: pg8000 scans the statement text in Python on every execution."""
+    return " ".join(sql.split())
+
+
+# The batch travels as one JSON parameter: pg8000 escapes array parameters element by element in
+# Python, which cost more than the statement itself.
+_INCOMING = """
+incoming AS (
+    SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(
+        n integer, client_id uuid, external_id text, sensor_type text, location text, unit text,
+        raw_value float8, recorded_at timestamptz)
+)"""
+
+# Calibration looked up through the sensor row this statement's snapshot sees; a sensor that is
+# new in this batch (or registered concurrently, a moment ago) has no calibration yet.
+_CALIBRATED = """
+calibrated AS (
+    SELECT i.*, i.raw_value * coalesce(c.slope, 1) + coalesce(c."offset", 0) AS value
+    FROM incoming i
+    LEFT JOIN sensors known ON known.client_id = i.client_id AND known.external_id = i.external_id
+    LEFT JOIN LATERAL (
+        SELECT slope, "offset" FROM calibrations
+        WHERE sensor_id = known.id AND calibrated_at <= i.recorded_at
+        ORDER BY calibrated_at DESC LIMIT 1
+    ) c ON true
+)"""
+
+_STORE_BATCH = text(_compact(f"""
+WITH {_INCOMING}, {_CALIBRATED}, newest AS (
+    SELECT DISTINCT ON (client_id, external_id)
+           client_id, external_id, sensor_type, location, unit, value, raw_value, recorded_at
+    FROM calibrated ORDER BY client_id, external_id, recorded_at DESC
 ), batch_sensors AS (
-    SELECT id, client_id, external_id FROM registered
-    UNION ALL
-    SELECT s.id, s.client_id, s.external_id
-    FROM sensors s JOIN (SELECT DISTINCT client_id, external_id FROM incoming) i USING (client_id, external_id)
+    INSERT INTO sensors AS s (client_id, external_id, sensor_type, location, unit,
+                              last_value, last_raw_value, last_recorded_at)
+    SELECT client_id, external_id, sensor_type, coalesce(location, 'default'), unit, value, raw_value, recorded_at
+    FROM newest ORDER BY client_id, external_id
+    ON CONFLICT (client_id, external_id) DO UPDATE SET
+        last_value = CASE WHEN s.last_recorded_at >= EXCLUDED.last_recorded_at
+                          THEN s.last_value ELSE EXCLUDED.last_value END,
+        last_raw_value = CASE WHEN s.last_recorded_at >= EXCLUDED.last_recorded_at
+                              THEN s.last_raw_value ELSE EXCLUDED.last_raw_value END,
+        last_recorded_at = greatest(s.last_recorded_at, EXCLUDED.last_recorded_at)
+    RETURNING s.id, s.client_id, s.external_id
 )
 INSERT INTO readings (sensor_id, client_id, recorded_at, value, raw_value)
-SELECT s.id, i.client_id, i.recorded_at,
-       i.raw_value * coalesce(c.slope, 1) + coalesce(c."offset", 0), i.raw_value
-FROM incoming i
-JOIN batch_sensors s USING (client_id, external_id)
-LEFT JOIN LATERAL (
-    SELECT slope, "offset" FROM calibrations
-    WHERE sensor_id = s.id AND calibrated_at <= i.recorded_at
-    ORDER BY calibrated_at DESC LIMIT 1
-) c ON true
+SELECT s.id, c.client_id, c.recorded_at, c.value, c.raw_value
+FROM calibrated c JOIN batch_sensors s USING (client_id, external_id)
+ORDER BY s.id, c.recorded_at
 ON CONFLICT (sensor_id, recorded_at) DO NOTHING
-""")
+"""))
+
+# For backends that keep the series elsewhere (InfluxDB): PostgreSQL still owns sensors and
+# calibrations, so register the sensors and return each reading's sensor id and calibrated value.
+_REGISTER_AND_CALIBRATE = text(_compact(f"""
+WITH {_INCOMING}, {_CALIBRATED}, batch_sensors AS (
+    INSERT INTO sensors AS s (client_id, external_id, sensor_type, location, unit)
+    SELECT DISTINCT ON (client_id, external_id) client_id, external_id, sensor_type, coalesce(location, 'default'), unit
+    FROM incoming ORDER BY client_id, external_id
+    ON CONFLICT (client_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
+    RETURNING s.id, s.client_id, s.external_id, s.sensor_type, s.location
+)
+SELECT s.id, s.sensor_type, s.location, c.value
+FROM calibrated c JOIN batch_sensors s USING (client_id, external_id) ORDER BY c.n
+"""))
+
+
+@dataclass(frozen=True)
+class RegisteredReading:
+    """A reading's sensor as PostgreSQL registered it, and the reading's calibrated value."""
+
+    sensor_id: UUID
+    sensor_type: str
+    location: str
+    value: float
+
+
+def _parameters(readings: Sequence[QueuedReading]) -> dict[str, str]:
+    return {"batch": json.dumps([
+        {"n": n, "client_id": str(r.client_id), "external_id": r.sensor, "sensor_type": r.sensor_type,
+         "location": r.location, "unit": _unit(r.sensor_type), "raw_value": r.value,
+         "recorded_at": r.recorded_at.isoformat()}
+        for n, r in enumerate(readings)])}
+
+
+def _unit(sensor_type: str) -> str | None:
+    kind = SENSOR_TYPES.get(sensor_type)
+    return kind.unit if kind else None
 
 
 def store_readings(session: Session, readings: Sequence[QueuedReading]) -> int:
     """Store `readings` in one statement; returns how many were new (duplicates are skipped)."""
     if not readings:
         return 0
-    result = session.execute(_STORE_BATCH, {
-        "client_ids": [str(r.client_id) for r in readings],
-        "sensors": [r.sensor for r in readings],
-        "sensor_types": [r.sensor_type for r in readings],
-        "locations": [r.location for r in readings],
-        "values": [r.value for r in readings],
-        "recorded_at": [r.recorded_at for r in readings],
-    })
-    return result.rowcount
+    return session.execute(_STORE_BATCH, _parameters(readings)).rowcount
+
+
+def register_and_calibrate(session: Session, readings: Sequence[QueuedReading]) -> list[RegisteredReading]:
+    """Each reading's registered sensor and calibrated value, in order, registering unknown sensors; one statement."""
+    if not readings:
+        return []
+    return [RegisteredReading(*row) for row in session.execute(_REGISTER_AND_CALIBRATE, _parameters(readings))]

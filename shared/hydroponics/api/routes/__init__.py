@@ -1,0 +1,1 @@
+"""The API's route modules; each exposes `router`, which api/app.py includes."""

@@ -1,0 +1,1 @@
+"""The ingest endpoint devices post readings to (`POST /api/data`)."""
