@@ -60,7 +60,7 @@ def test_schedule_targets_its_function_and_a_trigger_runs_it(stack, aws, stack_d
     def ran():
         with stack_db.connect() as conn:
             return conn.execute(text("SELECT count(*) FROM events WHERE id > :before AND event_type = 'job.ran'"
-                                     " AND subject_id = 'stages'"), {"before": before}).scalar_one()
+                                     " AND subject_id = 'advance_stages'"), {"before": before}).scalar_one()
     assert wait_for(ran, timeout=10) >= 1
 
 

@@ -2,7 +2,7 @@
 
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -468,3 +468,45 @@ class FailedTask(Base):
     status: Mapped[str] = mapped_column(server_default=text("'failed'"))
     resolved_at: Mapped[datetime | None]
 
+
+class SpotCheck(Base):
+    """A technician's manual reading taken against a sensor; the drift job compares the two."""
+
+    __tablename__ = "spot_checks"
+    __table_args__ = (
+        Index("ix_spot_checks_client_id_measured_at", "client_id", "measured_at"),
+        Index("ix_spot_checks_sensor_id_measured_at", "sensor_id", "measured_at"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads ix (client_id, measured_at)
+    sensor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    measured_at: Mapped[datetime]
+    value: Mapped[float]
+    technician: Mapped[str | None]
+    notes: Mapped[str | None]
+    created_at: Mapped[CreatedAt]
+
+
+class SensorDrift(Base):
+    """A sensor found disagreeing with its peers or spot checks; at most one per sensor, source and UTC day."""
+
+    __tablename__ = "sensor_drifts"
+    __table_args__ = (
+        UniqueConstraint("sensor_id", "source", "detected_on"),
+        Index("ix_sensor_drifts_client_id_detected_on", "client_id", "detected_on"),
+        _one_of("source", "peers", "spot_check"),
+        CheckConstraint("samples > 0", name="samples_positive"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads ix (client_id, detected_on)
+    sensor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    source: Mapped[str]  # peers | spot_check
+    detected_on: Mapped[date]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    median_difference: Mapped[float]  # sensor minus reference (peers' median or the spot check)
+    tolerance: Mapped[float]
+    samples: Mapped[int]  # aligned buckets or spot checks behind the median
+    detected_at: Mapped[CreatedAt]

@@ -1,0 +1,1 @@
+"""Farm records of growing: varieties and their stage profiles, crops, growth stages, harvests, reports."""
