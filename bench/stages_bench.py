@@ -20,16 +20,15 @@ import os
 import statistics
 import sys
 import time
-import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
+sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, create_engine, event, make_url, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from hydroponics.crops.stages import advance_due_stages  # noqa: E402
@@ -37,35 +36,9 @@ from hydroponics.db import migrate  # noqa: E402
 from hydroponics.db.engine import _session_factory, get_engine, session_scope  # noqa: E402
 from hydroponics.events import record_event  # noqa: E402
 from hydroponics.settings import get_settings  # noqa: E402
+from tests.databases import throwaway_database  # noqa: E402
 
 STAGES = (("germination", 7), ("seedling", 14), ("vegetative", 21), ("flowering", 28), ("ripening", 10))
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    env_file = ROOT / ".local" / "db.env"
-    if not url and env_file.exists():
-        pairs = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-        url = pairs.get("DATABASE_URL", "").strip()
-    if not url:
-        sys.exit("set DATABASE_URL or run scripts/db-up first")
-    return url
-
-
-@contextmanager
-def throwaway_database(prefix: str) -> Iterator[str]:
-    """A new database on the server (as tests/conftest.py makes them), dropped afterwards."""
-    server = make_url(server_url()).set(drivername="postgresql+pg8000")
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def point_core_at(url: str) -> None:
