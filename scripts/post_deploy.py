@@ -14,7 +14,7 @@ import boto3
 from sqlalchemy import make_url
 
 from hydroponics.auth.api_keys import create_api_key, key_belongs_to, rebuild_key_index
-from hydroponics.clients import create_client, find_client_by_name, set_rate_limits
+from hydroponics.records.clients import create_client, find_client_by_name, set_rate_limits
 from hydroponics.db.engine import session_scope
 
 DEMO_CLIENT = "Demo Farm"

@@ -51,6 +51,13 @@ class InvalidInput(DomainError):
     code = "validation_error"
 
 
+class RateLimited(DomainError):
+    """Over a rate limit; carries the X-RateLimit-* and Retry-After headers."""
+
+    status_code = 429
+    code = "rate_limited"
+
+
 class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"

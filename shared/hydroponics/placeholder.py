@@ -1,11 +1,9 @@
 """Behaviour of functions whose issue has not landed yet: deployable, invocable, and honest about it.
 
 A scheduled job still records each run in the events log (so operators and tests can see the
-schedule fire); a queue consumer leaves its messages on the queue (they are not lost); an HTTP
-function answers 501 in the API's error shape.
+schedule fire); a queue consumer leaves its messages on the queue (they are not lost).
 """
 
-import json
 
 from hydroponics.db.engine import session_scope
 from hydroponics.events import record_event
@@ -24,8 +22,3 @@ def not_yet_batch(consumer: str, event: dict) -> dict:
     records = event.get("Records", [])
     logger.warning("consumer not implemented yet; returning messages to the queue", extra={"consumer": consumer})
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
-
-
-def not_yet_http(function: str, event: dict) -> dict:
-    body = {"error": {"code": "not_implemented", "message": f"{function} is not available yet", "details": []}}
-    return {"statusCode": 501, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}

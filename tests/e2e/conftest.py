@@ -56,7 +56,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.5
 def make_client(stack):
     """Create another client with a key (and optional rate-limit overrides) in the deployed stack."""
     from hydroponics.auth.api_keys import create_api_key
-    from hydroponics.clients import create_client
+    from hydroponics.records.clients import create_client
     from hydroponics.db.engine import session_scope
     from tests.integration.conftest import reset_core_caches
 

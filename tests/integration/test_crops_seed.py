@@ -13,7 +13,7 @@ from hydroponics.api.deps import current_caller
 from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import crops, spot_checks, varieties
 from hydroponics.auth.caller import Caller
-from hydroponics.clients import create_client
+from hydroponics.records.clients import create_client
 from hydroponics.db.engine import session_scope
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings

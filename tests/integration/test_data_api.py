@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from hydroponics.api.deps import acting_client
 from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import data
-from hydroponics.clients import create_client
+from hydroponics.records.clients import create_client
 from hydroponics.db.engine import session_scope
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.timeseries.cache import TtlCache

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hydroponics.auth.api_keys import create_api_key
-from hydroponics.clients import create_client
+from hydroponics.records.clients import create_client
 from hydroponics.db.engine import session_scope
 from tests.lambda_events import http_event, lambda_context, load_handler
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from hydroponics.clients import create_client
+from hydroponics.records.clients import create_client
 from hydroponics.db.engine import session_scope
 from hydroponics.readings.batch import DatabaseUnavailable, store_sqs_batch
 from hydroponics.readings.messages import QueuedReading

@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import create_engine, text
 
-from hydroponics.clients import create_client
+from hydroponics.records.clients import create_client
 from hydroponics.db import migrate
 from hydroponics.db.engine import get_engine, session_scope
 from hydroponics.readings.messages import QueuedReading

@@ -12,13 +12,8 @@ from fastapi import Depends, Request
 from hydroponics import ratelimit
 from hydroponics.auth import key_index
 from hydroponics.auth.caller import Caller
-from hydroponics.errors import DomainError, Forbidden, Unauthorized
+from hydroponics.errors import Forbidden, RateLimited, Unauthorized
 from hydroponics.observability import logger
-
-
-class RateLimited(DomainError):
-    status_code = 429
-    code = "rate_limited"
 
 
 def current_caller(request: Request) -> Caller:

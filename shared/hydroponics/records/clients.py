@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hydroponics.auth import key_index
-from hydroponics.auth.api_keys import ApiKeyRecord, create_api_key
+from hydroponics.auth.api_keys import ApiKeyRecord, create_api_key, rebuild_key_index
 from hydroponics.auth.keys import IssuedKey
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.ratelimit import DEFAULT_LIMITS
@@ -154,14 +154,7 @@ def update_client(session: Session, client_id: UUID, changes: dict[str, Any]) ->
 
 def reindex_client_keys(session: Session, client_id: UUID) -> int:
     """Re-put the client's active keys into the key index with its current limits; returns how many."""
-    rows = session.execute(text(
-        "SELECT k.key_hash, k.prefix, k.is_admin, c.settings -> 'rate_limits' AS limits"
-        " FROM api_keys k JOIN clients c ON c.id = k.client_id"
-        " WHERE k.client_id = :c AND k.revoked_at IS NULL AND c.is_active"), {"c": client_id}).all()
-    for row in rows:
-        key_index.put_key(row.key_hash, row.prefix, client_id, is_admin=row.is_admin,
-                          rate_limits={name: int(limit) for name, limit in (row.limits or {}).items()})
-    return len(rows)
+    return rebuild_key_index(session, client_id)
 
 
 def deactivate_client(session: Session, client_id: UUID) -> tuple[ClientRecord, list[str]]:
