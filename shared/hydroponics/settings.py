@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     api_keys_table: str | None = None
     rate_limit_table: str | None = None
     archive_bucket: str | None = None
+    # dead-letter queue name -> URL of the work queue it catches for (redrive sends messages back there)
+    dead_letter_sources: dict[str, str] = Field(default_factory=dict)
+
+    # Alerting
+    rules_cache_seconds: int = Field(60, ge=0, le=60, description="How long a client's rules are cached.")
+    notify_backoff_seconds: list[int] = Field(
+        default_factory=lambda: [60, 300, 900],
+        description="Visibility delay before the 2nd, 3rd, 4th delivery attempt (then the DLQ).",
+    )
 
     @model_validator(mode="after")
     def _needs_a_database(self) -> "Settings":

@@ -1,5 +1,6 @@
 """A migrated throwaway database per test module, and the core pointed at it."""
 
+import json
 import os
 import uuid
 from typing import Iterator
@@ -72,4 +73,26 @@ def local_aws(monkeypatch) -> Iterator[dict[str, str]]:
     sqs.delete_queue(QueueUrl=queue_url)
     for _, name in tables.values():
         dynamodb.delete_table(TableName=name)
+    reset_core_caches()
+
+
+@pytest.fixture
+def notifications_queue(local_aws: dict, monkeypatch) -> Iterator[dict[str, str]]:
+    """A MiniStack notifications queue with its DLQ (maxReceiveCount 4, as in the template)."""
+    sqs = local_aws["sqs"]
+    suffix = uuid.uuid4().hex[:8]
+    dlq_name = f"it-notifications-dlq-{suffix}"
+    dlq_url = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=f"it-notifications-{suffix}",
+        Attributes={"VisibilityTimeout": "30",
+                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "4"})},
+    )["QueueUrl"]
+    monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", queue_url)
+    monkeypatch.setenv("DEAD_LETTER_SOURCES", json.dumps({dlq_name: queue_url}))
+    reset_core_caches()
+    yield {"queue_url": queue_url, "dlq_url": dlq_url, "dlq_arn": dlq_arn, "dlq_name": dlq_name}
+    for url in (queue_url, dlq_url):
+        sqs.delete_queue(QueueUrl=url)
     reset_core_caches()

@@ -6,7 +6,24 @@ from fastapi.responses import JSONResponse
 from hydroponics import __version__
 from hydroponics.api.deps import add_rate_limit_headers, ip_rate_limited
 from hydroponics.api.errors import install_error_handlers
-from hydroponics.api.routes import calibrations, clients, crops, data, events, keys, sensors, spot_checks, varieties
+from hydroponics.api.routes import (
+    admin,
+    alerts,
+    calibrations,
+    channels,
+    clients,
+    crops,
+    data,
+    escalation_policies,
+    events,
+    keys,
+    notifications,
+    rules,
+    sensors,
+    silences,
+    spot_checks,
+    varieties,
+)
 from hydroponics.health import check_health
 from hydroponics.ingest import app as ingest
 
@@ -30,6 +47,7 @@ def create_app() -> FastAPI:
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
     app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
-    for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks):
+    for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
+                   rules, alerts, silences, escalation_policies, channels, notifications, admin):
         app.include_router(module.router)
     return app

@@ -296,6 +296,39 @@ class Rule(Base):
     is_enabled: Mapped[Flag]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL"), index=True
+    )
+
+
+class EscalationPolicy(Base):
+    """Who hears about an unacknowledged alert next: levels [{"after_seconds": 300, "channels": [...]}]."""
+
+    __tablename__ = "escalation_policies"
+    __table_args__ = (UniqueConstraint("client_id", "name"),)
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads uq (client_id, name)
+    name: Mapped[str]
+    levels: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class RuleState(Base):
+    """Where a rule stands for one sensor: ok, pending (breached, waiting out for_seconds) or firing."""
+
+    __tablename__ = "rule_states"
+    __table_args__ = (_one_of("state", "ok", "pending", "firing"),)
+
+    rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True)
+    sensor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True,
+                                                 index=True)
+    state: Mapped[str] = mapped_column(server_default=text("'ok'"))
+    pending_since: Mapped[datetime | None]
+    last_recorded_at: Mapped[datetime | None]  # newest reading evaluated: older redeliveries are skipped
+    last_value: Mapped[float | None]
+    updated_at: Mapped[UpdatedAt]
 
 
 class Alert(Base):
@@ -329,6 +362,9 @@ class Alert(Base):
     repeat_count: Mapped[int] = mapped_column(server_default=text("0"))
     escalation_level: Mapped[int] = mapped_column(server_default=text("0"))
     last_escalated_at: Mapped[datetime | None]
+    silence_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("silences.id", ondelete="SET NULL"), index=True)
+    resolved_by: Mapped[str | None]
+    last_seen_at: Mapped[datetime | None]  # newest breaching reading
 
 
 class Silence(Base):
@@ -368,6 +404,7 @@ class NotificationChannel(Base):
     is_enabled: Mapped[Flag]
     hourly_cap: Mapped[int | None]  # NULL: no cap
     created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
 
 
 class Notification(Base):
@@ -375,8 +412,11 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        _one_of("status", "pending", "sent", "failed", "suppressed", "digested"),
+        _one_of("status", "pending", "sending", "sent", "failed", "suppressed", "held", "digested"),
+        _one_of("kind", "alert", "escalation", "resolved", "digest", "test"),
         Index("ix_notifications_channel_id_created_at", "channel_id", "created_at"),
+        Index("ix_notifications_status_created_at", "status", "created_at",
+              postgresql_where=text("status = ANY (ARRAY['pending', 'held'])")),
     )
 
     id: Mapped[UuidPk]
@@ -389,6 +429,14 @@ class Notification(Base):
     last_error: Mapped[str | None]
     created_at: Mapped[CreatedAt]
     sent_at: Mapped[datetime | None]
+    # migration 0005
+    kind: Mapped[str] = mapped_column(server_default=text("'alert'"))
+    escalation_level: Mapped[int] = mapped_column(server_default=text("0"))
+    subject: Mapped[str] = mapped_column(server_default=text("''"))
+    body: Mapped[str] = mapped_column(server_default=text("''"))  # the rendered message, never a channel secret
+    claimed_at: Mapped[datetime | None]  # set while a notify worker sends it
+    digest_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"),
+                                                        index=True)  # the digest that carried a held message
 
 
 class AcUnit(Base):

@@ -1,0 +1,1 @@
+"""Alerts: lifecycle, silences, escalation policies and the operator actions on them."""

@@ -1,0 +1,5 @@
+"""escalation_policies routes (being written for issue 5)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""notifications routes (being written for issue 5)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""rules routes (being written for issue 5)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
