@@ -1,9 +1,10 @@
-"""Escalation function (every minute): escalates alerts nobody acknowledged in time."""
+"""Escalation function (every minute): escalates unacknowledged alerts, checks silent sensors,
+sends notification digests and requeues notifications whose queue message was lost."""
 
+from hydroponics.jobs.alerting import run_alerting_minute
 from hydroponics.observability import logger
-from hydroponics.placeholder import not_yet_scheduled
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
-    return not_yet_scheduled("escalation", event)
+    return run_alerting_minute()

@@ -7,6 +7,7 @@ from hydroponics import __version__
 from hydroponics.api.deps import add_rate_limit_headers, ip_rate_limited
 from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import (
+    ac,
     admin,
     alerts,
     calibrations,
@@ -48,6 +49,6 @@ def create_app() -> FastAPI:
 
     app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
     for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
-                   rules, alerts, silences, escalation_policies, channels, notifications, admin):
+                   rules, alerts, silences, escalation_policies, channels, notifications, admin, ac):
         app.include_router(module.router)
     return app

@@ -1,0 +1,5 @@
+"""Air-conditioning routes (being written for issue 6)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
