@@ -47,12 +47,12 @@ def warm_up(outputs: dict[str, str]) -> None:
     probe = {"version": "2.0", "routeKey": "$default", "rawPath": "/health", "rawQueryString": "", "headers": {},
              "requestContext": {"http": {"method": "GET", "path": "/health", "protocol": "HTTP/1.1",
                                          "sourceIp": "127.0.0.1", "userAgent": "deploy"}}, "isBase64Encoded": False}
-    for name, event in ((outputs["RulesFunctionName"], {"Records": []}), (outputs["IngestFunctionName"], probe),
-                        (outputs["ApiFunctionName"], probe)):
+    for name, event in ((outputs["RulesFunctionName"], {"Records": []}), (outputs["NotifyFunctionName"], {"Records": []}),
+                        (outputs["IngestFunctionName"], probe), (outputs["ApiFunctionName"], probe)):
         reply = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
         if reply.get("FunctionError"):
             sys.exit(f"smoke test of {name} failed: {reply['Payload'].read().decode()}")
-    print("  smoke test: rules, ingest and api answer")
+    print("  smoke test: rules, notify, ingest and api answer")
 
 
 def ensure_key(env: dict[str, str], variable: str, client_name: str, *, is_admin: bool) -> tuple[str, str]:
@@ -108,6 +108,12 @@ def main() -> None:
         "STAGES_FUNCTION": outputs["StagesFunctionName"],
         "RULES_FUNCTION": outputs["RulesFunctionName"],
         "RETENTION_FUNCTION": outputs["RetentionFunctionName"],
+        "NOTIFICATIONS_QUEUE_URL": outputs["NotificationsQueueUrl"],
+        "NOTIFICATIONS_DLQ_URL": outputs["NotificationsDeadLetterQueueUrl"],
+        "AC_COMMANDS_QUEUE_URL": outputs["AcCommandsQueueUrl"],
+        "NOTIFY_FUNCTION": outputs["NotifyFunctionName"],
+        "ESCALATION_FUNCTION": outputs["EscalationFunctionName"],
+        "DEAD_LETTERS_FUNCTION": outputs["DeadLettersFunctionName"],
     })
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

@@ -1,9 +1,16 @@
-"""Notify function: delivers alert notifications from the notifications queue through the channels."""
+"""Notify function: delivers queued notifications through their channels (retries by visibility, then the DLQ)."""
 
-from hydroponics.observability import logger
-from hydroponics.placeholder import not_yet_batch
+from hydroponics.notifications.worker import process_batch
+from hydroponics.observability import logger, metrics
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
-    return not_yet_batch("notify", event)
+    outcome = process_batch(event.get("Records", []),
+                            time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    metrics.add_metric(name="NotificationsSent", unit="Count", value=outcome.sent)
+    metrics.add_metric(name="NotificationsFailed", unit="Count", value=len(outcome.failed))
+    logger.info("notifications batch", extra={"sent": outcome.sent, "skipped": outcome.skipped,
+                                              "failed": len(outcome.failed)})
+    return outcome.as_sqs_response()

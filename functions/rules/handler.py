@@ -1,7 +1,33 @@
-"""Rules function: stores each batch from the readings queue (rule evaluation follows in its issue)."""
+"""Rules function: stores each batch from the readings queue, then evaluates the stored readings against the rules.
 
+Evaluation runs in its own transaction after the store committed. If it fails with a database
+error, the batch's stored messages are reported as item failures and come back: storing again is a
+no-op (readings are keyed by sensor and time) and rule states skip what was already evaluated, so a
+retry neither loses nor double-counts a reading.
+"""
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from hydroponics.db.engine import session_scope
 from hydroponics.observability import logger, metrics
-from hydroponics.readings.batch import store_or_retry_later
+from hydroponics.readings.batch import BatchOutcome, store_or_retry_later
+from hydroponics.rules.engine import EvaluationOutcome, evaluate_readings
+
+
+def evaluate_or_retry(outcome: BatchOutcome) -> EvaluationOutcome | None:
+    """Evaluate what the store step stored; on a database error, hand those messages back to the queue."""
+    if not outcome.readings:
+        return None
+    try:
+        with session_scope() as session:
+            return evaluate_readings(session, [reading for _, reading in outcome.readings])
+    except SQLAlchemyError as exc:
+        logger.warning("rule evaluation failed; the batch comes back", extra={"messages": len(outcome.readings),
+                                                                              "error": str(exc)})
+        failed = set(outcome.failed_message_ids)
+        outcome.failed_message_ids.extend(mid for mid, _ in outcome.readings if mid not in failed)
+        metrics.add_metric(name="RuleEvaluationsFailed", unit="Count", value=1)
+        return None
 
 
 @metrics.log_metrics
@@ -9,6 +35,17 @@ from hydroponics.readings.batch import store_or_retry_later
 def handler(event: dict, context: object) -> dict:
     outcome = store_or_retry_later(event.get("Records", []))
     metrics.add_metric(name="ReadingsStored", unit="Count", value=outcome.stored)
+    evaluation = evaluate_or_retry(outcome)
     metrics.add_metric(name="ReadingMessagesFailed", unit="Count", value=len(outcome.failed_message_ids))
-    logger.info("readings batch", extra={"stored": outcome.stored, "failed": len(outcome.failed_message_ids)})
+    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids)}
+    if evaluation is not None:
+        metrics.add_metric(name="ReadingsEvaluated", unit="Count", value=evaluation.readings_evaluated)
+        metrics.add_metric(name="AlertsOpened", unit="Count", value=len(evaluation.alerts_opened))
+        metrics.add_metric(name="AlertsResolved", unit="Count", value=len(evaluation.alerts_resolved))
+        metrics.add_metric(name="AlertRepeats", unit="Count", value=evaluation.repeats)
+        metrics.add_metric(name="NotificationsQueued", unit="Count", value=evaluation.notifications_queued)
+        summary |= {"evaluated": evaluation.readings_evaluated, "skipped": evaluation.readings_skipped,
+                    "alerts_opened": len(evaluation.alerts_opened), "alerts_resolved": len(evaluation.alerts_resolved),
+                    "actions_requested": len(evaluation.actions)}
+    logger.info("readings batch", extra=summary)
     return outcome.as_sqs_response()

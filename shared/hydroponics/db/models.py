@@ -449,11 +449,12 @@ class AcUnit(Base):
     location: Mapped[str]
     driver: Mapped[str] = mapped_column(server_default=text("'simulated'"))
     endpoint: Mapped[str | None]
+    secret: Mapped[str | None]  # HMAC key shared with the controller; never returned by the API
     capabilities: Mapped[JsonObject]
     safety: Mapped[JsonObject]  # limits every command is checked against
     state: Mapped[JsonObject]  # last reported state
     state_updated_at: Mapped[datetime | None]
-    last_off_at: Mapped[datetime | None]
+    last_off_at: Mapped[datetime | None]  # when the compressor last stopped (power off, or a switch to fan)
     created_at: Mapped[CreatedAt]
 
 
@@ -476,6 +477,8 @@ class AcCommand(Base):
     created_at: Mapped[CreatedAt]
     sent_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))  # sends to the unit, retries included
+    message_id: Mapped[str | None]  # the queue message that claimed it (another one is a duplicate)
 
 
 class Event(Base):

@@ -1,4 +1,4 @@
-"""The alerting minute (escalation function): escalate, check silent sensors, send digests, requeue.
+"""The alerting minute (escalation function): escalate, check silent sensors, send digests, requeue lost messages.
 
 Each step runs in its own transaction, so one failing step neither rolls back nor blocks the others;
 the run still fails afterwards (the function's error metric and its retry see it). Notifications a
@@ -11,6 +11,7 @@ from typing import Any, Callable
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts.escalation import escalate_unacknowledged
+from hydroponics.climate import commands as ac_commands
 from hydroponics.db.engine import session_scope
 from hydroponics.events import record_event
 from hydroponics.notifications.digest import send_digests
@@ -28,11 +29,19 @@ def requeue_lost_notifications(session: Session, now: datetime) -> dict[str, Any
     return {"requeued": len(ids)}
 
 
+def requeue_lost_ac_commands(session: Session, now: datetime) -> dict[str, Any]:
+    """Queued AC commands whose queue message was probably lost are queued again (grouped by unit)."""
+    commands = ac_commands.requeue_stale_queued(session, now)
+    ac_commands.stage(session, commands)
+    return {"requeued": len(commands)}
+
+
 STEPS: dict[str, Callable[[Session, datetime], dict[str, Any]]] = {
     "escalate": escalate_unacknowledged,
     "no_data": check_silent_sensors,
     "digests": send_digests,
     "requeue": requeue_lost_notifications,
+    "requeue_ac": requeue_lost_ac_commands,
 }
 
 

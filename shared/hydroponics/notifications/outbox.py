@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, select, text
+from sqlalchemy import and_, event, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from hydroponics.observability import logger
 from hydroponics.settings import get_settings
 
 STALE_PENDING = timedelta(minutes=2)  # a pending row this old has probably lost its queue message
+ABANDONED_CLAIM = timedelta(minutes=6)  # beyond the notify worker's claim TTL (5 min)
 _SQS_BATCH = 10
 _STAGED = "notifications_to_publish"
 
@@ -128,12 +129,15 @@ def publish(notification_ids: Sequence[uuid.UUID]) -> int:
 
 
 def requeue_stale_pending(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
-    """Ids of pending rows old enough that their queue message was probably lost (to publish again)."""
+    """Ids of rows whose queue message was probably lost (to publish again): pending ones older than
+    STALE_PENDING, and `sending` claims abandoned by a crashed worker (the worker re-claims those)."""
     moment = now if now is not None else session.scalar(text("SELECT now()"))
     return list(
         session.scalars(
             select(Notification.id)
-            .where(Notification.status == "pending", Notification.created_at < moment - STALE_PENDING)
+            .where(or_(and_(Notification.status == "pending", Notification.created_at < moment - STALE_PENDING),
+                       # a worker claimed it and vanished (crashed) and its message may be gone too
+                       and_(Notification.status == "sending", Notification.claimed_at < moment - ABANDONED_CLAIM)))
             .order_by(Notification.created_at)
             .limit(500)
         )

@@ -32,6 +32,9 @@ class DatabaseUnavailable(Exception):
 class BatchOutcome:
     stored: int = 0
     failed_message_ids: list[str] = field(default_factory=list)
+    # every reading now in the table (new, or already there from an earlier delivery), by message id:
+    # what the rules step evaluates
+    readings: list[tuple[str, QueuedReading]] = field(default_factory=list)
 
     def as_sqs_response(self) -> dict:
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in self.failed_message_ids]}
@@ -73,6 +76,7 @@ def store_sqs_batch(records: list[dict]) -> BatchOutcome:
             session.connection()
             connected = True
             outcome.stored = store_readings(session, [reading for _, reading in parsed])  # one statement
+        outcome.readings = parsed
         return outcome
     except DBAPIError as exc:
         if not connected or exc.connection_invalidated:  # failing to connect is an outage, not a bad message
@@ -83,6 +87,8 @@ def store_sqs_batch(records: list[dict]) -> BatchOutcome:
             _store_one_by_one(session, parsed, outcome)
     except DBAPIError as exc:
         raise DatabaseUnavailable(str(exc)) from exc
+    refused = set(outcome.failed_message_ids)
+    outcome.readings = [(message_id, reading) for message_id, reading in parsed if message_id not in refused]
     return outcome
 
 

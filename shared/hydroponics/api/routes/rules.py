@@ -1,5 +1,127 @@
-"""rules routes (being written for issue 5)."""
+"""Alert rules: what to watch (a sensor, a sensor type and/or location, or a crop), when to fire, who hears."""
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy.orm import Session
+
+from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
+from hydroponics.api.session import db_session
+from hydroponics.auth.caller import Caller
+from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.rules import records
+
+api_limit = rate_limited("api")
+router = APIRouter(prefix="/api/rules", tags=["rules"], dependencies=[Depends(api_limit)])
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Severity = Literal["info", "warning", "critical"]
+
+CONDITION = ("When the rule fires. One of `{\"kind\": \"above\", \"threshold\": 6.5}`, `{\"kind\": \"below\", "
+             "\"threshold\": 5.5}`, `{\"kind\": \"outside_stage_range\"}` (the current growth stage's target for the "
+             "sensor's type), `{\"kind\": \"rate_of_change\", \"max_change\": 0.5, \"window_seconds\": 600}`, "
+             "`{\"kind\": \"no_data\", \"after_seconds\": 300}` (default 3x the sensor's interval). Every kind also "
+             "takes `for_seconds` (the breach must last this long before firing) and `hysteresis` (clear only once "
+             "back inside the limit by this margin).")
+SCOPE = ("Scope: give `sensor_id` alone, or `crop_id` (optionally with `sensor_type`), or `sensor_type` and/or "
+         "`location`. above, below and rate_of_change need one sensor type (`sensor_id` or `sensor_type`).")
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"description": SCOPE})
+
+    name: Name
+    sensor_id: UUID | None = Field(None, description="one sensor of yours")
+    sensor_type: str | None = Field(None, max_length=50, description="every sensor of this type (aliases accepted)")
+    location: Name | None = Field(None, description="every sensor at this location")
+    crop_id: UUID | None = Field(None, description="the sensors at an active crop's location")
+    condition: dict[str, Any] = Field(description=CONDITION, examples=[{"kind": "above", "threshold": 6.5,
+                                                                        "for_seconds": 120, "hysteresis": 0.1}])
+    severity: Severity = "warning"
+    channels: list[ChannelName] = Field([], max_length=20, description="names of your notification channels")
+    action: dict[str, Any] | None = Field(None, description="optional: e.g. an AC command to request when it fires")
+    escalation_policy_id: UUID | None = Field(None, description="escalate unacknowledged alerts by this policy")
+    is_enabled: bool = True
+
+
+class RuleChanges(BaseModel):
+    """Only the fields sent change; the rule is validated again as a whole. Send null to clear a scope field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = None
+    sensor_id: UUID | None = None
+    sensor_type: str | None = Field(None, max_length=50)
+    location: Name | None = None
+    crop_id: UUID | None = None
+    condition: dict[str, Any] = Field(None, description=CONDITION)
+    severity: Severity = None
+    channels: list[ChannelName] = Field(None, max_length=20)
+    action: dict[str, Any] | None = None
+    escalation_policy_id: UUID | None = None
+    is_enabled: bool = None
+
+    @model_validator(mode="after")
+    def _something(self) -> "RuleChanges":
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        for field in ("name", "condition", "severity", "channels", "is_enabled"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+
+class RuleOut(BaseModel):
+    id: UUID
+    name: str
+    sensor_id: UUID | None
+    sensor_type: str | None
+    location: str | None
+    crop_id: UUID | None
+    condition: dict[str, Any] = Field(description="as stored: defaults (for_seconds, hysteresis) filled in")
+    severity: Severity
+    channels: list[str]
+    action: dict[str, Any] | None
+    escalation_policy_id: UUID | None
+    is_enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.post("", status_code=201, response_model=RuleOut, summary="Create a rule (422 names each invalid field)")
+def create_rule(body: RuleIn, client_id: UUID = Depends(acting_client), caller: Caller = Depends(current_caller),
+                session: Session = Depends(db_session)) -> dict[str, Any]:
+    return records.create_rule(session, client_id, body.model_dump(), actor_of(caller))
+
+
+@router.get("", response_model=Page[RuleOut], summary="List rules, newest first")
+def list_rules(page: Annotated[PageRequest, Query()], severity: Severity | None = None,
+               sensor_id: UUID | None = None, crop_id: UUID | None = None, escalation_policy_id: UUID | None = None,
+               is_enabled: bool | None = None, client_id: UUID = Depends(acting_client),
+               session: Session = Depends(db_session)) -> Page[dict[str, Any]]:
+    filters = records.RuleFilter(severity, sensor_id, crop_id, escalation_policy_id, is_enabled)
+    return records.list_rules(session, client_id, filters, page)
+
+
+@router.get("/{rule_id}", response_model=RuleOut, summary="A rule")
+def get_rule(rule_id: UUID, client_id: UUID = Depends(acting_client),
+             session: Session = Depends(db_session)) -> dict[str, Any]:
+    return records.get_rule(session, client_id, rule_id)
+
+
+@router.patch("/{rule_id}", response_model=RuleOut, summary="Change a rule (applies to the next readings)")
+def update_rule(rule_id: UUID, body: RuleChanges, client_id: UUID = Depends(acting_client),
+                caller: Caller = Depends(current_caller), session: Session = Depends(db_session)) -> dict[str, Any]:
+    return records.update_rule(session, client_id, rule_id, body.model_dump(exclude_unset=True), actor_of(caller))
+
+
+@router.delete("/{rule_id}", status_code=204, response_class=Response,
+               summary="Delete a rule; its unresolved alerts are resolved by you, its silences go with it")
+def delete_rule(rule_id: UUID, client_id: UUID = Depends(acting_client), caller: Caller = Depends(current_caller),
+                session: Session = Depends(db_session)) -> Response:
+    records.delete_rule(session, client_id, rule_id, actor_of(caller), datetime.now(UTC))
+    return Response(status_code=204)

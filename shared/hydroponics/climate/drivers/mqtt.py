@@ -1,0 +1,86 @@
+"""MQTT driver: publish the signed message on farm/{client}/ac/{unit}/command, wait for the signed ack on .../ack.
+
+On the wire both directions are an envelope {"message": "<the JSON message>", "signature": "sha256=..."}
+(MQTT 3.1.1 has no headers). The endpoint is the broker: mqtt://[user:password@]host[:1883] or mqtts://.
+"""
+
+import json
+import threading
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+
+from hydroponics.climate.drivers import Reply, Unreachable
+from hydroponics.climate.signing import sign, verify
+from hydroponics.db.models import AcUnit
+
+
+def topic(client_id: object, unit_id: object, leaf: str) -> str:
+    return f"farm/{client_id}/ac/{unit_id}/{leaf}"
+
+
+def envelope(secret: str, body: bytes) -> str:
+    return json.dumps({"message": body.decode(), "signature": sign(secret, body)})
+
+
+def opened(secret: str | None, payload: bytes) -> dict[str, Any] | None:
+    """The message inside a signed envelope, or None when it is malformed or not signed with `secret`."""
+    try:
+        wrapped = json.loads(payload)
+        raw = wrapped["message"].encode()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return json.loads(raw) if verify(secret, raw, wrapped.get("signature")) else None
+
+
+def connect(endpoint: str, name: str, timeout: float) -> mqtt.Client:
+    """A connected client with its network loop running (Unreachable when the broker does not answer)."""
+    parts = urlsplit(endpoint)
+    connected = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:12]}")
+    client.on_connect = lambda c, userdata, flags, reason, props: reason.is_failure or connected.set()
+    if parts.scheme == "mqtts":
+        client.tls_set()
+    if parts.username:
+        client.username_pw_set(parts.username, parts.password)
+    try:
+        client.connect(parts.hostname or "", parts.port or (8883 if parts.scheme == "mqtts" else 1883), keepalive=30)
+    except OSError as exc:
+        raise Unreachable(f"MQTT broker unreachable: {exc}") from exc
+    client.loop_start()
+    if not connected.wait(timeout):
+        client.loop_stop()
+        raise Unreachable("the MQTT broker did not accept the connection in time")
+    return client
+
+
+def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
+    answered, subscribed = threading.Event(), threading.Event()
+    reply: dict[str, Any] = {}
+
+    def on_message(_client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        payload = opened(unit.secret, msg.payload)
+        if payload is not None and payload.get("command_id") == command_id:
+            reply.update(payload)
+            answered.set()
+
+    client = connect(unit.endpoint or "", "ac-control", timeout)
+    try:
+        client.on_message = on_message
+        client.on_subscribe = lambda *args: subscribed.set()
+        client.subscribe(topic(unit.client_id, unit.id, "ack"), qos=1)
+        if not subscribed.wait(timeout):
+            raise Unreachable("the MQTT broker did not confirm the ack subscription")
+        published = client.publish(topic(unit.client_id, unit.id, "command"), envelope(unit.secret or "", body), qos=1)
+        try:
+            published.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as exc:
+            raise Unreachable(f"the command could not be published: {exc}") from exc
+        if not answered.wait(timeout):
+            raise Unreachable(f"no acknowledgement from the unit within {timeout:g} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return Reply.parse(reply)
