@@ -10,8 +10,9 @@ resolved (the upsert, its event, its notifications). A reading at or before the 
 last_recorded_at was evaluated already (a redelivered batch) and is skipped, so nothing is counted
 twice. The locked states also serialise two batches of the same sensor evaluated concurrently.
 
-A rule's `action` (an AC command request) is not carried out here: the outcome lists the rules that
-fired with their actions (`EvaluationOutcome.actions`) for the AC issue to pick up.
+A rule that fires (opens an alert) with an `action` requests its AC command through rules.actions, in
+this transaction, once per alert opened; the commands are published after the commit. Rules without
+an action cost no statement for it.
 """
 
 import json
@@ -30,8 +31,9 @@ from hydroponics.alerts.lifecycle import (
 from hydroponics.alerts.silencing import active_silences
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
+from hydroponics.rules.actions import ActionRequest, request_actions
 from hydroponics.rules.cache import ActiveRule, rules_for_clients
-from hydroponics.rules.conditions import Band, band_of, step, verdict
+from hydroponics.rules.conditions import Band, OutsideStageRange, band_of, step, verdict
 
 
 def _statement(sql: str):
@@ -127,12 +129,14 @@ class WatchedSensor:
 
 @dataclass(frozen=True)
 class FiredRule:
-    """A rule that fired for a sensor (an alert opened), with its action for the AC issue to carry out."""
+    """A rule that fired for a sensor (an alert opened), with its action and the stage's band at the sensor."""
 
     rule_id: uuid.UUID
     sensor_id: uuid.UUID
     alert_id: uuid.UUID
     action: dict[str, Any] | None
+    client_id: uuid.UUID | None = None
+    stage_target: Band | None = None  # the current stage's target for the sensor's type (an action's "stage_target")
 
 
 @dataclass
@@ -144,10 +148,11 @@ class EvaluationOutcome:
     repeats: int = 0  # breaching readings counted on alerts already open
     notifications_queued: int = 0
     fired: list[FiredRule] = field(default_factory=list)
+    commands_requested: list[uuid.UUID] = field(default_factory=list)  # AC commands the actions queued
 
     @property
     def actions(self) -> list[FiredRule]:
-        """The fired rules that request an action (an AC command): the hook for the AC issue."""
+        """The fired rules that request an action (an AC command)."""
         return [fired for fired in self.fired if fired.action]
 
 
@@ -187,6 +192,14 @@ def _in_scope(rule: ActiveRule, sensor: WatchedSensor) -> bool:
             and (rule.sensor_type is None or rule.sensor_type == sensor.sensor_type)
             and (rule.location is None or rule.location == sensor.location)
             and (rule.crop_id is None or sensor.crop_stage(rule.crop_id) is not None))
+
+
+def _stage_target(rule: ActiveRule, sensor: WatchedSensor) -> Band | None:
+    """The current stage's target band for the sensor's type (what an action's "stage_target" aims at)."""
+    crop = sensor.crop_stage(rule.crop_id)
+    if crop is None:
+        return None
+    return band_of(OutsideStageRange(kind="outside_stage_range"), crop.targets.get(sensor.sensor_type))
 
 
 def _canonical(sensor_type: str) -> str:
@@ -330,7 +343,9 @@ def _record_changes(session: Session, pairs: list[_Pair], now: datetime, outcome
                 outcome.repeats += change.repeats
                 if result.opened:
                     outcome.alerts_opened.append(result.alert.id)
-                    outcome.fired.append(FiredRule(pair.rule.id, pair.sensor.id, result.alert.id, pair.rule.action))
+                    outcome.fired.append(FiredRule(
+                        pair.rule.id, pair.sensor.id, result.alert.id, pair.rule.action, pair.rule.client_id,
+                        _stage_target(pair.rule, pair.sensor) if pair.rule.action else None))
                 else:
                     outcome.repeats += 1
             else:
@@ -371,5 +386,9 @@ def evaluate_readings(session: Session, readings: Sequence[QueuedReading], now: 
     for pair in ordered:
         _run(pair, earlier, outcome)
     _record_changes(session, ordered, now, outcome)
+    if outcome.actions:
+        outcome.commands_requested = request_actions(session, [
+            ActionRequest(f.client_id, f.rule_id, f.sensor_id, f.alert_id, f.action, f.stage_target)
+            for f in outcome.actions])
     _write_states(session, ordered)
     return outcome

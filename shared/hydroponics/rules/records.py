@@ -8,8 +8,10 @@ A rule watches one scope of the client's sensors:
 A rule with no scope at all is refused, and a threshold condition (above, below, rate_of_change)
 needs one sensor type: a threshold in pH means nothing to an EC probe. Referenced ids that are not
 the client's answer 404 naming the field (another client's id is never told apart from a missing one);
-channels are the client's channel names. Every change forgets the client's cached rules and goes in
-the events log (rule.created / rule.updated / rule.deleted).
+channels are the client's channel names. An `action` is an AC command to request when the rule fires
+(rules/actions.py): its unit must be the client's (404 naming action.ac_unit_id) and able to do it.
+Every change forgets the client's cached rules and goes in the events log (rule.created /
+rule.updated / rule.deleted).
 """
 
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_typ
 from hydroponics.records.events import changes
 from hydroponics.records.pagination import Keyset, Page, PageRequest
 from hydroponics.rules import cache
+from hydroponics.rules.actions import RuleAction, check_rule_action, parse_rule_action
 from hydroponics.rules.conditions import KINDS, parse_condition
 
 SEVERITIES = ("info", "warning", "critical")
@@ -80,6 +83,20 @@ def _condition_problems(condition: Any) -> tuple[dict[str, Any] | None, list[dic
         return None, [{"field": "condition", "reason": str(exc) or "is invalid"}]
     stored = parsed.model_dump(mode="json")
     return stored, []
+
+
+def _action_problems(action: Any, condition: dict[str, Any] | None) -> tuple[RuleAction | None, list[dict[str, str]]]:
+    """The AC command the rule requests when it fires (parsed), or the problems, each naming `action.<field>`."""
+    if action is None:
+        return None, []
+    try:
+        parsed = parse_rule_action(action)
+    except InvalidInput as exc:
+        return None, exc.details
+    if condition is not None and condition["kind"] == "no_data":
+        return None, [{"field": "action", "reason": "a no_data rule fires from the minute check, which requests no "
+                                                    "AC commands"}]
+    return parsed, []
 
 
 def _scope_problems(values: dict[str, Any]) -> list[dict[str, str]]:
@@ -179,12 +196,14 @@ def _validated(session: Session, client_id: UUID, values: dict[str, Any]) -> dic
         problems.append({"field": "channels", "reason": "must be a list of channel names"})
     else:
         problems += unknown_channels(session, client_id, channels, "channels")
-    if values["action"] is not None and not isinstance(values["action"], dict):
-        problems.append({"field": "action", "reason": "must be an object"})
+    action, action_problems = _action_problems(values["action"], condition)
+    problems += action_problems
     if problems:
         raise InvalidInput("rule is invalid", details=problems)
     _check_references(session, client_id, values)
-    return values | {"condition": condition}
+    if action is not None:
+        check_rule_action(session, client_id, action)
+    return values | {"condition": condition, "action": action.stored() if action is not None else None}
 
 
 def create_rule(session: Session, client_id: UUID, fields: dict[str, Any], actor: str) -> dict[str, Any]:
