@@ -10,14 +10,10 @@ from typing import Any, Callable, Iterator
 from uuid import UUID
 
 import pytest
-from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hydroponics.api.deps import current_caller
-from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import ac
-from hydroponics.auth.caller import Caller
 from hydroponics.climate.config import get_climate_settings
 from hydroponics.climate.room import Room
 from hydroponics.climate.simulator import SimulatedUnit, SimulatorServer
@@ -26,6 +22,7 @@ from hydroponics.db.models import AcCommand
 from hydroponics.records.clients import create_client
 from tests.integration.conftest import reset_core_caches
 from tests.lambda_events import lambda_context, load_handler
+from tests.routes_app import routes_app
 
 CAPABILITIES = {"modes": ["cool", "heat", "fan", "dry"], "setpoint_min": 16, "setpoint_max": 30,
                 "fan_speeds": ["auto", "low", "high"]}
@@ -144,19 +141,9 @@ def run_concurrently(*targets: Callable[[], Any]) -> None:
         raise errors[0]
 
 
-def _caller(request: Request) -> Caller:
-    return Caller(key_hash="x" * 64, prefix="hk_test", client_id=UUID(request.headers["x-test-client"]))
-
-
 @pytest.fixture
 def http(platform_db) -> Iterator[TestClient]:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(ac.router)
-    for limit in (ac.api_limit, ac.control_limit, ac.callback_limit):
-        app.dependency_overrides[limit] = lambda: None
-    app.dependency_overrides[current_caller] = _caller
-    with TestClient(app) as client:
+    with TestClient(routes_app(ac)) as client:
         yield client
 
 

@@ -73,12 +73,12 @@ def add_unit(farm: UUID, endpoint: str, state: dict[str, Any], stopped_ago: time
         return unit.id
 
 
-def add_rule(farm: UUID, unit_id: UUID, command: dict[str, Any] = COOL_TO_TARGET) -> UUID:
+def add_rule(farm: UUID, unit_id: UUID, command: dict[str, Any] = COOL_TO_TARGET, when: str = "any") -> UUID:
     with session_scope() as session:
         rule = create_rule(session, farm, {
             "name": "Air temperature in the stage's band", "sensor_type": "air_temperature", "location": "bay-a",
             "condition": {"kind": "outside_stage_range", "hysteresis": HYSTERESIS}, "severity": "warning",
-            "action": {"ac_unit_id": str(unit_id), "command": command}}, actor="ops")
+            "action": {"ac_unit_id": str(unit_id), "command": command, "when": when}}, actor="ops")
         return rule["id"]
 
 
@@ -215,6 +215,41 @@ def test_a_rules_command_is_refused_by_the_minimum_off_time_and_the_alert_stays(
     assert alert.status == "open"
 
 
+def test_a_refused_command_is_asked_for_again_while_the_rule_keeps_firing(farm, ac_queue, simulators) -> None:
+    sim = simulators(room=Room(temperature=27.0, power="off"))
+    unit_id = add_unit(farm, sim.url, {"power": "off", "mode": "cool", "setpoint": 26.0, "fan": "auto"},
+                       stopped_ago=timedelta(seconds=20))
+    add_rule(farm, unit_id)
+    worker = Worker(ac_queue["sqs"], ac_queue["queue_url"])
+    at = datetime.now(UTC) - timedelta(minutes=10)
+    store_and_evaluate([reading(farm, 27.0, at)])
+    worker.drain(lambda: all(c.status != "queued" for c in table(AcCommand)))
+    assert [c.status for c in table(AcCommand)] == ["rejected"]  # the compressor stopped 20 s ago
+
+    store_and_evaluate([reading(farm, 27.3, at + timedelta(minutes=1))])  # still hot, but asked a moment ago
+    assert len(table(AcCommand)) == 1
+    with session_scope() as session:  # time passes: the refusal is old and the compressor has rested
+        session.execute(update(AcCommand).values(created_at=AcCommand.created_at - timedelta(minutes=3)))
+        session.execute(update(AcUnit).where(AcUnit.id == unit_id).values(
+            last_off_at=AcUnit.last_off_at - timedelta(minutes=10)))
+    store_and_evaluate([reading(farm, 27.6, at + timedelta(minutes=2))])
+    worker.drain(lambda: all(c.status not in ("queued", "sent") for c in table(AcCommand)))
+    assert [c.status for c in table(AcCommand)] == ["rejected", "acknowledged"]
+    assert [c["command"]["mode"] for c in sim.unit.commands()] == ["cool"]
+
+
+def test_a_cooling_action_for_breaches_above_leaves_a_cold_room_alone(farm, ac_queue, simulators) -> None:
+    unit_id = add_unit(farm, simulators().url, {"power": "off"}, stopped_ago=timedelta(hours=1))
+    rule_id = add_rule(farm, unit_id, when="above")
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    store_and_evaluate([reading(farm, 14.0, at), reading(farm, 13.5, at + timedelta(minutes=1))])  # too cold
+    [alert] = table(Alert, Alert.rule_id == rule_id)
+    assert alert.status == "open" and table(AcCommand) == []
+    store_and_evaluate([reading(farm, 21.0, at + timedelta(minutes=2)),  # back in the band: resolved
+                        reading(farm, 25.5, at + timedelta(minutes=3))])  # too warm: cool
+    assert [c.command for c in table(AcCommand)] == [{"power": "on", "mode": "cool", "setpoint": 21.0}]
+
+
 def test_a_rule_whose_unit_was_deleted_still_opens_its_alert(farm, ac_queue, simulators) -> None:
     unit_id = add_unit(farm, simulators().url, {"power": "off"}, stopped_ago=timedelta(hours=1))
     rule_id = add_rule(farm, unit_id)
@@ -274,7 +309,8 @@ def test_a_rule_action_is_validated_when_the_rule_is_saved(farm, simulators) -> 
     assert [d["field"] for d in missing.value.details] == ["action.ac_unit_id"]
 
     rule = saved({"ac_unit_id": str(unit_id), "command": {"mode": "cool", "setpoint": 22}})
-    assert rule["action"] == {"ac_unit_id": str(unit_id), "command": {"mode": "cool", "setpoint": 22.0}}
+    assert rule["action"] == {"ac_unit_id": str(unit_id), "command": {"mode": "cool", "setpoint": 22.0},
+                              "when": "any"}
     with session_scope() as session, pytest.raises(InvalidInput):
         update_rule(session, farm, rule["id"], {"condition": {"kind": "no_data"}, "sensor_type": "air_temperature"},
                     actor="ops")

@@ -5,18 +5,16 @@ from typing import Any, Iterator
 from uuid import UUID
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from hydroponics.api.deps import current_caller
-from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import crops, spot_checks, varieties
-from hydroponics.auth.caller import Caller
 from hydroponics.records.clients import create_client
 from hydroponics.db.engine import session_scope
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
+from tests.routes_app import routes_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -29,20 +27,9 @@ LETTUCE = [
 ]
 
 
-def _caller(request: Request) -> Caller:
-    """Stands in for the key lookup: the caller is a key of the farm the test names in X-Test-Client."""
-    return Caller(key_hash="x" * 64, prefix="hk_test", client_id=UUID(request.headers["x-test-client"]))
-
-
 @pytest.fixture
 def app(platform_db) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    for module in (varieties, crops, spot_checks):
-        app.include_router(module.router)
-        app.dependency_overrides[module.api_limit] = lambda: None
-    app.dependency_overrides[current_caller] = _caller
-    return app
+    return routes_app(varieties, crops, spot_checks)
 
 
 @pytest.fixture

@@ -6,39 +6,24 @@ from typing import Any, Iterator
 from uuid import UUID
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hydroponics.api.deps import current_caller
-from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import admin, channels, notifications
-from hydroponics.auth.caller import Caller
 from hydroponics.db.engine import session_scope
 from hydroponics.db.models import Alert
 from hydroponics.notifications.outbox import queue_notifications
 from hydroponics.records.clients import create_client
 from tests.lambda_events import lambda_context, load_handler
+from tests.routes_app import routes_app
 
 SECRET_PASSWORD = "hunter2-Sup3rSecret"
 SECRET_PATH = "T0SECRET/B0SECRET/xoxo-webhook-token-42"
 
 
-def _caller(request: Request) -> Caller:
-    """The caller is a key of the farm in X-Test-Client, or an admin key with X-Test-Admin."""
-    if request.headers.get("x-test-admin"):
-        return Caller(key_hash="a" * 64, prefix="hk_admin", client_id=None, is_admin=True)
-    return Caller(key_hash="x" * 64, prefix="hk_test", client_id=UUID(request.headers["x-test-client"]))
-
-
 @pytest.fixture
 def app(platform_db) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    for module in (channels, notifications, admin):
-        app.include_router(module.router)
-        app.dependency_overrides[module.api_limit] = lambda: None
-    app.dependency_overrides[current_caller] = _caller
-    return app
+    return routes_app(channels, notifications, admin)
 
 
 @pytest.fixture

@@ -8,37 +8,24 @@ from typing import Any, Iterator
 from uuid import UUID
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from hydroponics.api.deps import current_caller
-from hydroponics.api.errors import install_error_handlers
 from hydroponics.api.routes import alerts, escalation_policies, rules, silences
-from hydroponics.auth.caller import Caller
 from hydroponics.db.engine import session_scope
 from hydroponics.db.models import Alert, Crop, NotificationChannel, Sensor, Variety
 from hydroponics.records.clients import create_client
 from hydroponics.rules import cache
+from tests.routes_app import routes_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CHANNELS = (("ops-email", "email"), ("oncall-sms", "sms"), ("manager-slack", "slack"))
 
 
-def _caller(request: Request) -> Caller:
-    """Stands in for the key lookup: a key of the farm the test names in X-Test-Client."""
-    return Caller(key_hash="x" * 64, prefix="hk_test", client_id=UUID(request.headers["x-test-client"]))
-
-
 @pytest.fixture
 def app(platform_db) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    for module in (rules, alerts, silences, escalation_policies):
-        app.include_router(module.router)
-        app.dependency_overrides[module.api_limit] = lambda: None
-    app.dependency_overrides[current_caller] = _caller
-    return app
+    return routes_app(rules, alerts, silences, escalation_policies)
 
 
 @pytest.fixture

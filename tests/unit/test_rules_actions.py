@@ -19,7 +19,22 @@ def test_a_cooling_action_to_the_stage_target_is_stored_as_given() -> None:
     action = parse_rule_action({"ac_unit_id": UNIT, "command": {"power": "on", "mode": "cool",
                                                                  "setpoint": "stage_target"}})
     assert action.stored() == {"ac_unit_id": UNIT, "command": {"power": "on", "mode": "cool",
-                                                                "setpoint": "stage_target"}}
+                                                                "setpoint": "stage_target"}, "when": "any"}
+
+
+@pytest.mark.parametrize(("when", "value", "band", "answers"), [
+    ("any", 12.0, Band(low=18, high=24), True),
+    ("above", 25.0, Band(low=18, high=24), True),   # too warm: cool
+    ("above", 12.0, Band(low=18, high=24), False),  # too cold: a cooling action stays out of it
+    ("below", 12.0, Band(low=18, high=24), True),
+    ("below", 25.0, Band(low=18, high=24), False),
+    ("above", 25.0, Band(low=18), False),           # no upper limit to be above
+    ("above", None, Band(high=24), False),
+    ("above", 25.0, None, False),
+])
+def test_an_action_answers_only_breaches_on_its_side(when, value, band, answers) -> None:
+    action = parse_rule_action({"ac_unit_id": UNIT, "command": {"mode": "cool"}, "when": when})
+    assert action.answers(value, band) is answers
 
 
 def test_a_fixed_setpoint_needs_no_stage() -> None:

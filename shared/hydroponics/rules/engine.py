@@ -137,6 +137,8 @@ class FiredRule:
     action: dict[str, Any] | None
     client_id: uuid.UUID | None = None
     stage_target: Band | None = None  # the current stage's target for the sensor's type (an action's "stage_target")
+    value: float | None = None  # the breaching value
+    limit: Band | None = None  # the band the rule holds the value to (which side it breached)
 
 
 @dataclass
@@ -200,6 +202,22 @@ def _stage_target(rule: ActiveRule, sensor: WatchedSensor) -> Band | None:
     if crop is None:
         return None
     return band_of(OutsideStageRange(kind="outside_stage_range"), crop.targets.get(sensor.sensor_type))
+
+
+def _limit(rule: ActiveRule, sensor: WatchedSensor) -> Band | None:
+    """The band the rule holds the sensor's value to (its threshold, or the stage's target)."""
+    crop = sensor.crop_stage(rule.crop_id)
+    return band_of(rule.condition, crop.targets.get(sensor.sensor_type) if crop else None)
+
+
+def _still_firing(pairs: list[_Pair], outcome: EvaluationOutcome) -> list[ActionRequest]:
+    """Rules with an action that kept firing in this batch (no alert opened now): their command is
+    asked for again, which rules.actions throttles and skips while the unit is set as asked."""
+    opened = {(f.rule_id, f.sensor_id) for f in outcome.fired}
+    return [ActionRequest(p.rule.client_id, p.rule.id, p.sensor.id, None, p.rule.action,
+                          _stage_target(p.rule, p.sensor), p.repeats.value, _limit(p.rule, p.sensor), retry=True)
+            for p in pairs
+            if p.rule.action and p.state == "firing" and p.repeats and (p.rule.id, p.sensor.id) not in opened]
 
 
 def _canonical(sensor_type: str) -> str:
@@ -345,7 +363,8 @@ def _record_changes(session: Session, pairs: list[_Pair], now: datetime, outcome
                     outcome.alerts_opened.append(result.alert.id)
                     outcome.fired.append(FiredRule(
                         pair.rule.id, pair.sensor.id, result.alert.id, pair.rule.action, pair.rule.client_id,
-                        _stage_target(pair.rule, pair.sensor) if pair.rule.action else None))
+                        _stage_target(pair.rule, pair.sensor) if pair.rule.action else None,
+                        change.value, _limit(pair.rule, pair.sensor) if pair.rule.action else None))
                 else:
                     outcome.repeats += 1
             else:
@@ -386,9 +405,9 @@ def evaluate_readings(session: Session, readings: Sequence[QueuedReading], now: 
     for pair in ordered:
         _run(pair, earlier, outcome)
     _record_changes(session, ordered, now, outcome)
-    if outcome.actions:
-        outcome.commands_requested = request_actions(session, [
-            ActionRequest(f.client_id, f.rule_id, f.sensor_id, f.alert_id, f.action, f.stage_target)
-            for f in outcome.actions])
+    requests = [ActionRequest(f.client_id, f.rule_id, f.sensor_id, f.alert_id, f.action, f.stage_target,
+                              f.value, f.limit) for f in outcome.actions] + _still_firing(ordered, outcome)
+    if requests:
+        outcome.commands_requested = request_actions(session, requests)
     _write_states(session, ordered)
     return outcome

@@ -43,7 +43,12 @@ class RuleIn(BaseModel):
                                                                         "for_seconds": 120, "hysteresis": 0.1}])
     severity: Severity = "warning"
     channels: list[ChannelName] = Field([], max_length=20, description="names of your notification channels")
-    action: dict[str, Any] | None = Field(None, description="optional: e.g. an AC command to request when it fires")
+    action: dict[str, Any] | None = Field(None, description=(
+        'optional: an AC command to request when it fires, {"ac_unit_id", "command": {power, mode, setpoint, fan}, '
+        '"when": "any" | "above" | "below"}; the setpoint may be "stage_target" (the middle of the current stage\'s '
+        'target band); asked again every 2 minutes while it keeps firing and the unit is not set so'),
+        examples=[{"ac_unit_id": "6f1c6a2e-3b1d-4c8e-9a57-1d2e3f4a5b6c",
+                   "command": {"power": "on", "mode": "cool", "setpoint": "stage_target"}, "when": "above"}])
     escalation_policy_id: UUID | None = Field(None, description="escalate unacknowledged alerts by this policy")
     is_enabled: bool = True
 
