@@ -115,3 +115,12 @@ def test_template_passes_cfn_lint():
     cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
     result = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_environment_values_are_strings(resources, template):
+    """Lambda takes only string environment values (MiniStack hands a bare YAML number through as an int)."""
+    blocks = [template["Globals"]["Function"].get("Environment", {})]
+    blocks += [fn["Properties"].get("Environment", {}) for fn in _functions(resources).values()]
+    for block in blocks:
+        for name, value in block.get("Variables", {}).items():
+            assert isinstance(value, (str, dict)), (name, value)

@@ -1,6 +1,9 @@
 """A simulated AC unit served over real HTTP (and optionally MQTT): signed commands in, signed acks out.
 
     python -m hydroponics.climate.simulator --port 8765 --secret s3cret --speed 60
+    # and the room's thermometer posting to the platform as a device (the local demo's closed loop):
+    ... --report-to "$API_URL" --client-id "$CLIENT_ID" --location greenhouse-1/climate-room --every 5
+    (the secret and the device's API key may come from AC_UNIT_SECRET and DEVICE_API_KEY instead)
 
 POST / takes the platform's signed message ({"command_id", "kind": "command"|"status", "command"}) and
 answers {"command_id", "status": "acknowledged", "state"} signed with the same secret; a command id
@@ -9,13 +12,17 @@ seen before is answered again without being applied twice. GET /state shows the 
 
 import argparse
 import json
+import os
 import threading
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 from hydroponics.climate.room import Room
 from hydroponics.climate.signing import SIGNATURE_HEADER, sign, verify
+from hydroponics.simulator.farm import Reading
+from hydroponics.simulator.sender import FarmSender
 
 
 @dataclass
@@ -132,24 +139,46 @@ class MqttDevice:
         self._client.loop_stop()
 
 
+def report_room(room: Room, sender: FarmSender, location: str, every: float, stop: threading.Event) -> None:
+    """The room's thermometer: posts its air temperature every `every` real seconds until `stop`."""
+    while not stop.is_set():
+        reading = Reading(datetime.now(UTC), location, "air_temperature", room.state()["room_temperature"])
+        sender.post_reading(reading)
+        stop.wait(every)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--secret", required=True, help="the unit's secret, as registered")
+    parser.add_argument("--secret", default=os.environ.get("AC_UNIT_SECRET"),
+                        help="the unit's secret, as registered (default: $AC_UNIT_SECRET)")
     parser.add_argument("--temperature", type=float, default=28.0, help="the room's starting temperature")
     parser.add_argument("--ambient", type=float, default=30.0, help="where the room drifts with the AC off")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     parser.add_argument("--ack", choices=("reply", "callback"), default="reply")
+    parser.add_argument("--report-to", metavar="API_URL", help="post the room's temperature to this platform")
+    parser.add_argument("--client-id", help="the reporting device's client id")
+    parser.add_argument("--location", default="climate-room", help="where the room's thermometer is")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between two thermometer readings")
     args = parser.parse_args(argv)
+    if not args.secret:
+        parser.error("give --secret or set AC_UNIT_SECRET")
     room = Room(temperature=args.temperature, ambient=args.ambient, speed=args.speed)
     server = SimulatorServer(SimulatedUnit(secret=args.secret, room=room, ack=args.ack), args.host, args.port)
     print(f"simulated AC unit on {server.url} (GET / for the room's state)", flush=True)
+    stop = threading.Event()
+    if args.report_to:
+        sender = FarmSender(args.report_to, args.client_id, os.environ["DEVICE_API_KEY"], stop=stop)
+        threading.Thread(target=report_room, args=(room, sender, args.location, args.every, stop),
+                         name="room-thermometer", daemon=True).start()
+        print(f"room thermometer at {args.location} posting to {args.report_to} every {args.every:g} s", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
 
 
