@@ -7,10 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from hydroponics.api.changes import Changes
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
 from hydroponics.api.errors import error_body
 from hydroponics.api.session import db_session
@@ -43,24 +44,15 @@ class ChannelIn(BaseModel):
     is_enabled: bool = True
 
 
-class ChannelChanges(BaseModel):
+class ChannelChanges(Changes):
     """Only the fields sent change; `config` replaces the whole config (secrets included) of the same kind."""
 
-    model_config = ConfigDict(extra="forbid")
+    not_null = ("name", "config", "is_enabled")
 
     name: Name = None
     config: dict[str, Any] = Field(None, description=CONFIG_HELP)
     hourly_cap: int | None = Field(None, ge=1, le=100_000, description=CAP_HELP)
     is_enabled: bool = None
-
-    @model_validator(mode="after")
-    def _something(self) -> "ChannelChanges":
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        for field in ("name", "config", "is_enabled"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
 
 
 class ChannelOut(BaseModel):

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
+from hydroponics.api.changes import Changes
 from hydroponics.api.deps import actor_of, current_caller, ip_rate_limited, rate_limited, require_admin
 from hydroponics.api.routes.keys import IssuedKeyOut
 from hydroponics.api.session import db_session
@@ -36,20 +37,12 @@ class NewClient(BaseModel):
     rate_limits: dict[str, int] = Field(default_factory=dict, description=LIMITS_HELP)
 
 
-class ClientChanges(BaseModel):
+class ClientChanges(Changes):
     """Only the fields sent change; name and rate_limits cannot be null (a null limit drops that override)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name = None
     contact_email: Email | None = None
     rate_limits: dict[str, int | None] = Field(None, description=LIMITS_HELP + "; null drops one (admin only)")
-
-    @model_validator(mode="after")
-    def _something(self) -> "ClientChanges":
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        return self
 
 
 class ClientOut(BaseModel):

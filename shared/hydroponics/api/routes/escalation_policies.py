@@ -5,10 +5,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts import escalation
+from hydroponics.api.changes import Changes
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
@@ -41,22 +42,13 @@ class PolicyIn(BaseModel):
                                       {"after_seconds": 900, "channels": ["farm-manager-email"]}]])
 
 
-class PolicyChanges(BaseModel):
+class PolicyChanges(Changes):
     """Rename it or replace its levels (alerts already escalated keep their level)."""
 
-    model_config = ConfigDict(extra="forbid")
+    not_null = ("name", "levels")
 
     name: Name = None
     levels: Levels = None
-
-    @model_validator(mode="after")
-    def _something(self) -> "PolicyChanges":
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        for field in self.model_fields_set:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
 
 
 class PolicyOut(BaseModel):

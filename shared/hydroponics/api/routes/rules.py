@@ -5,9 +5,10 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
+from hydroponics.api.changes import Changes
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
@@ -53,10 +54,10 @@ class RuleIn(BaseModel):
     is_enabled: bool = True
 
 
-class RuleChanges(BaseModel):
+class RuleChanges(Changes):
     """Only the fields sent change; the rule is validated again as a whole. Send null to clear a scope field."""
 
-    model_config = ConfigDict(extra="forbid")
+    not_null = ("name", "condition", "severity", "channels", "is_enabled")
 
     name: Name = None
     sensor_id: UUID | None = None
@@ -69,15 +70,6 @@ class RuleChanges(BaseModel):
     action: dict[str, Any] | None = None
     escalation_policy_id: UUID | None = None
     is_enabled: bool = None
-
-    @model_validator(mode="after")
-    def _something(self) -> "RuleChanges":
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        for field in ("name", "condition", "severity", "channels", "is_enabled"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
 
 
 class RuleOut(BaseModel):

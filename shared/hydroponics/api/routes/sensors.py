@@ -5,9 +5,10 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
+from hydroponics.api.changes import Changes
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
@@ -38,10 +39,8 @@ class NewSensor(BaseModel):
     max_threshold: Threshold | None = None
 
 
-class SensorChanges(BaseModel):
+class SensorChanges(Changes):
     """Only the fields sent change; location, expected_interval_seconds and is_active cannot be null."""
-
-    model_config = ConfigDict(extra="forbid")
 
     location: Label = None
     unit: Unit | None = None
@@ -50,12 +49,6 @@ class SensorChanges(BaseModel):
     min_threshold: Threshold | None = None
     max_threshold: Threshold | None = None
     is_active: bool = None
-
-    @model_validator(mode="after")
-    def _something(self) -> "SensorChanges":
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        return self
 
 
 class CalibrationStateOut(BaseModel):

@@ -5,10 +5,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts import silences
+from hydroponics.api.changes import Changes
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
@@ -47,23 +48,14 @@ class SilenceIn(BaseModel):
     reason: Reason = Field(description="why alerts are muted, e.g. 'reservoir flush'")
 
 
-class SilenceChanges(BaseModel):
+class SilenceChanges(Changes):
     """Move the window or change the reason; the scope is fixed (create another silence)."""
 
-    model_config = ConfigDict(extra="forbid")
+    not_null = ("starts_at", "ends_at", "reason")
 
     starts_at: Moment = None
     ends_at: Moment = None
     reason: Reason = None
-
-    @model_validator(mode="after")
-    def _something(self) -> "SilenceChanges":
-        if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
-        for field in self.model_fields_set:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
 
 
 class SilenceOut(BaseModel):
