@@ -21,7 +21,7 @@ from tests.conftest import local_env  # noqa: E402
 
 BAYS = ("greenhouse-1/bay-a", "greenhouse-1/bay-b", "greenhouse-1/bay-c")  # scripts/simulate's three bays
 CLIMATE_ROOM = "greenhouse-1/climate-room"  # the simulated AC unit's room; its thermometer posts from there
-AC_UNIT = {"name": "Climate room AC", "location": CLIMATE_ROOM, "driver": "http",
+AC_UNIT = {"name": "Climate room AC", "location": CLIMATE_ROOM, "driver": "http", "alert_channels": ["farm-office"],
            "capabilities": {"modes": ["cool", "fan", "dry"], "setpoint_min": 16, "setpoint_max": 30,
                             "fan_speeds": ["auto", "low", "high"]},
            "safety": {"min_off_seconds": 180, "max_commands_per_hour": 12, "state_stale_seconds": 900}}

@@ -18,7 +18,7 @@ from hydroponics.climate.config import get_climate_settings
 from hydroponics.climate.room import Room
 from hydroponics.climate.simulator import SimulatedUnit, SimulatorServer
 from hydroponics.db.engine import session_scope
-from hydroponics.db.models import AcCommand
+from hydroponics.db.models import AcCommand, NotificationChannel
 from hydroponics.records.clients import create_client
 from tests.integration.conftest import reset_core_caches
 from tests.lambda_events import lambda_context, load_handler
@@ -151,6 +151,13 @@ def http(platform_db) -> Iterator[TestClient]:
 def farms(platform_db) -> tuple[UUID, UUID]:
     with session_scope() as session:
         return create_client(session, "Greenleaf Farms"), create_client(session, "Blue Basin Growers")
+
+
+def add_channels(farm: UUID, *names: str) -> None:
+    """Webhook channels of the farm (to a closed port: nothing here sends them)."""
+    with session_scope() as session:
+        session.add_all(NotificationChannel(client_id=farm, name=name, kind="webhook",
+                                            target_url="json://127.0.0.1:9/hook") for name in names)
 
 
 def as_farm(farm: UUID) -> dict[str, str]:

@@ -4,8 +4,8 @@ import json
 from uuid import UUID
 
 from hydroponics.climate.signing import SIGNATURE_HEADER, sign
-from tests.integration.ac_fixtures import (CAPABILITIES, SECRET, Worker, ac_queue, all_final, as_farm,  # noqa: F401
-                                           control, farms, http, register, simulators)
+from tests.integration.ac_fixtures import (CAPABILITIES, SECRET, Worker, ac_queue, add_channels,  # noqa: F401
+                                           all_final, as_farm, control, farms, http, register, simulators)
 
 
 def fields(reply) -> list[str]:
@@ -48,6 +48,30 @@ def test_register_refuses_incomplete_or_unsafe_units(http, farms) -> None:
     assert fields(reply) == ["capabilities"]
     reply = http.post("/api/ac/register", headers=as_farm(farm), json=base | {"driver": "gas"})
     assert fields(reply) == ["driver"]
+
+
+def test_alert_channels_must_be_the_clients_channels(http, farms) -> None:
+    farm, other = farms
+    add_channels(farm, "ops-hook", "pager-hook")
+    add_channels(other, "blue-hook")
+    base = {"name": "AC", "location": "bay", "driver": "simulated", "capabilities": CAPABILITIES}
+    reply = http.post("/api/ac/register", headers=as_farm(farm),
+                      json=base | {"alert_channels": ["ops-hook", "nope", "blue-hook"]})
+    assert fields(reply) == ["alert_channels.1", "alert_channels.2"]  # another client's channel is unknown too
+    reply = http.post("/api/ac/register", headers=as_farm(farm),
+                      json=base | {"alert_channels": ["ops-hook", "ops-hook"]})
+    assert fields(reply) == ["alert_channels.1"]
+    reply = http.post("/api/ac/register", headers=as_farm(farm), json=base | {"alert_channels": [""]})
+    assert fields(reply) == ["alert_channels.0"]
+    assert http.get("/api/ac/units", headers=as_farm(farm)).json() == []
+
+    unit = register(http, farm, alert_channels=["pager-hook", "ops-hook"])
+    assert unit["alert_channels"] == ["pager-hook", "ops-hook"]
+    assert http.get(f"/api/ac/units/{unit['id']}", headers=as_farm(farm)).json()["alert_channels"] == [
+        "pager-hook", "ops-hook"]
+    assert [u["alert_channels"] for u in http.get("/api/ac/units", headers=as_farm(farm)).json()] == [
+        ["pager-hook", "ops-hook"]]
+    assert register(http, farm, name="AC bay B")["alert_channels"] == []
 
 
 def test_control_queues_a_command_grouped_by_unit(http, farms, ac_queue) -> None:

@@ -10,9 +10,9 @@ from sqlalchemy import func, select, text, update
 
 from hydroponics.climate.delivery import handle_batch
 from hydroponics.db.engine import session_scope
-from hydroponics.db.models import AcCommand, AcUnit, Alert, Event
-from tests.integration.ac_fixtures import (ac_queue, all_final, as_farm, control, farms, free_port, http,  # noqa: F401
-                                           register, run_concurrently, simulators, statuses, Worker)
+from hydroponics.db.models import AcCommand, AcUnit, Alert, Event, Notification, NotificationChannel
+from tests.integration.ac_fixtures import (ac_queue, add_channels, all_final, as_farm, control, farms,  # noqa: F401
+                                           free_port, http, register, run_concurrently, simulators, statuses, Worker)
 
 
 def command_row(command_id: str) -> AcCommand:
@@ -188,9 +188,21 @@ def test_a_stale_unit_that_answers_the_status_query_gets_the_command(http, farms
     assert [m["kind"] for m in sim.unit.received] == ["status", "command"]
 
 
+def alert_notifications(alert_id: UUID) -> list[tuple[str, str, str, str]]:
+    """(channel name, kind, status, subject) of the alert's notification rows, by channel name."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(NotificationChannel.name, Notification.kind, Notification.status, Notification.subject)
+            .join(NotificationChannel, NotificationChannel.id == Notification.channel_id)
+            .where(Notification.alert_id == alert_id).order_by(NotificationChannel.name))
+        return [tuple(row) for row in rows]
+
+
 def test_an_unreachable_unit_is_retried_then_failed_with_an_alert_and_the_dlq(http, farms, ac_queue) -> None:
     farm = farms[0]
-    unit = register(http, farm, name="AC north", endpoint=f"http://127.0.0.1:{free_port()}/")
+    add_channels(farm, "ops-hook", "pager-hook", "quiet-hook")
+    unit = register(http, farm, name="AC north", endpoint=f"http://127.0.0.1:{free_port()}/",
+                    alert_channels=["pager-hook", "ops-hook"])
     first = control(http, farm, unit["id"], power="on", mode="cool")
     second = control(http, farm, unit["id"], setpoint=23)
     sqs = ac_queue["sqs"]
@@ -208,6 +220,13 @@ def test_an_unreachable_unit_is_retried_then_failed_with_an_alert_and_the_dlq(ht
     alert = alerts[0]
     assert (alert.severity, alert.rule_id, alert.sensor_id, alert.status) == ("critical", None, None, "open")
     assert "AC north" in alert.message
+    subject = "[critical] AC unit AC north at bay-a unreachable"
+    assert alert_notifications(alert.id) == [("ops-hook", "alert", "pending", subject),
+                                             ("pager-hook", "alert", "pending", subject)]
+    with session_scope() as session:
+        opened = session.scalar(select(Event.details).where(Event.event_type == "alert.opened",
+                                                            Event.subject_id == str(alert.id)))
+    assert opened["notifications"] == 2
 
     def dead_letters() -> list[str]:
         messages = sqs.receive_message(QueueUrl=ac_queue["dlq_url"], MaxNumberOfMessages=10).get("Messages", [])
@@ -215,6 +234,20 @@ def test_an_unreachable_unit_is_retried_then_failed_with_an_alert_and_the_dlq(ht
 
     Worker(sqs, ac_queue["queue_url"]).poll_once()  # the next receive moves them to the DLQ
     assert dead_letters() == sorted([first["id"], second["id"]])
+
+
+def test_an_unreachable_unit_without_alert_channels_notifies_no_one(http, farms, ac_queue) -> None:
+    farm = farms[0]
+    add_channels(farm, "ops-hook")  # the farm's channel, not the unit's
+    unit = register(http, farm, name="AC south", endpoint=f"http://127.0.0.1:{free_port()}/")
+    assert unit["alert_channels"] == []
+    command = control(http, farm, unit["id"], power="on", mode="cool")
+    Worker(ac_queue["sqs"], ac_queue["queue_url"]).drain(all_final([UUID(command["id"])]), timeout=60)
+    assert command_row(command["id"]).status == "failed"
+    with session_scope() as session:
+        alert = session.scalars(select(Alert).where(Alert.client_id == farm)).one()
+        assert session.scalar(select(func.count()).select_from(Notification)) == 0
+    assert alert.severity == "critical" and "AC south" in alert.message
 
 
 def test_a_unit_back_before_the_last_attempt_gets_the_command(http, farms, ac_queue, simulators) -> None:

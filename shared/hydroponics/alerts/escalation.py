@@ -27,10 +27,9 @@ from hydroponics.crops.sql import MOMENT, statement
 from hydroponics.db.models import Alert, EscalationPolicy, Rule
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.events import record_event
-from hydroponics.notifications.outbox import queue_notifications
+from hydroponics.notifications.outbox import queue_notifications, unknown_channels
 from hydroponics.records.events import changes
 from hydroponics.rules import cache
-from hydroponics.rules.records import unknown_channels
 
 JOB_ACTOR = "scheduler"
 MAX_LEVELS = 10

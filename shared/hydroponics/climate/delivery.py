@@ -1,6 +1,8 @@
 """The ac_control worker: claim each command once, check the interlocks, send it through the unit's driver,
 settle it from the unit's answer, and retry an unreachable unit with backoff until it fails (alert, DLQ).
 
+The failure alert has no rule: it is sent to the unit's own `alert_channels` (none: no notification).
+
 Each queue message names one command. Its first delivery claims the row (queued -> sent, or
 -> rejected by an interlock, never sent) and records the message id; the same message again is a
 retry of the send, any other message for that command is a duplicate and does nothing. A unit's
@@ -29,6 +31,7 @@ from hydroponics.db.engine import session_scope
 from hydroponics.db.models import AcCommand, AcUnit, Alert
 from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hydroponics.events import record_event
+from hydroponics.notifications.outbox import queue_notifications
 from hydroponics.observability import logger
 from hydroponics.settings import get_settings
 
@@ -145,10 +148,14 @@ def _unreachable(command_id: uuid.UUID, error: str, last_try: bool) -> Outcome:
                       message=f"AC unit {unit.name!r} ({unit.location}) is unreachable: command {command.id} "
                               f"failed after {command.attempts} attempts ({error})")
         session.add(alert)
-        session.flush()
+        session.flush()  # the alert's id keys its notifications
+        queued = queue_notifications(
+            session, alert, kind="alert", channel_names=unit.alert_channels,
+            subject=f"[critical] AC unit {unit.name} at {unit.location} unreachable", body=alert.message)
         record_event(session, "alert.opened", client_id=unit.client_id, actor=ACTOR, subject_type="alert",
                      subject_id=alert.id, details={"ac_unit_id": unit.id, "ac_command_id": command.id,
-                                                   "severity": "critical", "message": alert.message})
+                                                   "severity": "critical", "message": alert.message,
+                                                   "notifications": len(queued)})
         return Outcome.GIVE_UP
 
 

@@ -1,6 +1,11 @@
-"""AC units: register (capabilities and safety limits checked against each other), list, get, and state updates."""
+"""AC units: register (capabilities and safety limits checked against each other), list, get, and state updates.
+
+A unit's `alert_channels` are names of the client's notification channels (422 naming
+`alert_channels.<i>` otherwise); they are told when the unit is unreachable (climate/delivery.py).
+"""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -14,6 +19,7 @@ from hydroponics.climate.room import compressor_running
 from hydroponics.db.models import AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.events import record_event
+from hydroponics.notifications.outbox import unknown_channels
 
 Driver = Literal["http", "mqtt", "simulated"]
 SETTINGS = ("power", "mode", "setpoint", "fan")  # the state fields a command can set
@@ -81,16 +87,20 @@ def resolved_safety(capabilities: Capabilities, safety: Safety) -> Safety:
 
 def register_unit(session: Session, client_id: uuid.UUID, *, name: str, location: str, driver: Driver,
                   endpoint: str | None, secret: str | None, capabilities: Capabilities, safety: Safety,
-                  actor: str) -> AcUnit:
+                  actor: str, alert_channels: Sequence[str] = ()) -> AcUnit:
     """A new unit (409 if the client already has one of that name); its state is unknown until it reports."""
     problems = _endpoint_problems(driver, endpoint, secret)
     if problems:
         raise InvalidInput("the unit's driver settings are incomplete", details=problems)
+    alert_channels = list(alert_channels)
+    problems = unknown_channels(session, client_id, alert_channels, "alert_channels")
+    if problems:
+        raise InvalidInput("the unit's alert channels are not the client's channels", details=problems)
     limits = resolved_safety(capabilities, safety)
     unit_id = session.scalar(
         insert(AcUnit)
         .values(client_id=client_id, name=name, location=location, driver=driver,
-                endpoint=endpoint if driver != "simulated" else None, secret=secret,
+                endpoint=endpoint if driver != "simulated" else None, secret=secret, alert_channels=alert_channels,
                 capabilities=capabilities.model_dump(), safety=limits.model_dump())
         .on_conflict_do_nothing(index_elements=["client_id", "name"])
         .returning(AcUnit.id)
@@ -101,7 +111,7 @@ def register_unit(session: Session, client_id: uuid.UUID, *, name: str, location
     record_event(session, "ac.unit.registered", client_id=client_id, actor=actor, subject_type="ac_unit",
                  subject_id=unit_id, details={"name": name, "location": location, "driver": driver,
                                               "endpoint": unit.endpoint, "capabilities": unit.capabilities,
-                                              "safety": unit.safety})
+                                              "safety": unit.safety, "alert_channels": unit.alert_channels})
     return unit
 
 

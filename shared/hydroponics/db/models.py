@@ -450,6 +450,7 @@ class AcUnit(Base):
     driver: Mapped[str] = mapped_column(server_default=text("'simulated'"))
     endpoint: Mapped[str | None]
     secret: Mapped[str | None]  # HMAC key shared with the controller; never returned by the API
+    alert_channels: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)  # told when it is unreachable
     capabilities: Mapped[JsonObject]
     safety: Mapped[JsonObject]  # limits every command is checked against
     state: Mapped[JsonObject]  # last reported state

@@ -47,6 +47,20 @@ def channels_named(session: Session, client_id: uuid.UUID, names: Iterable[str])
     return list(rows)
 
 
+def unknown_channels(session: Session, client_id: uuid.UUID, names: list[str], field: str) -> list[dict[str, str]]:
+    """Problems for each name that is not one of the client's channels (disabled channels are known)."""
+    known = set(session.scalars(select(NotificationChannel.name).where(
+        NotificationChannel.client_id == client_id, NotificationChannel.name.in_(names)))) if names else set()
+    problems = [{"field": f"{field}.{n}", "reason": f"no channel named {name!r}"}
+                for n, name in enumerate(names) if name not in known]
+    seen: set[str] = set()
+    for n, name in enumerate(names):
+        if name in seen:
+            problems.append({"field": f"{field}.{n}", "reason": f"channel {name!r} is named twice"})
+        seen.add(name)
+    return problems
+
+
 def queue_notifications(
     session: Session,
     alert: Alert,

@@ -23,9 +23,10 @@ from pydantic import ValidationError
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from hydroponics.db.models import Alert, Crop, EscalationPolicy, NotificationChannel, Rule, Sensor
+from hydroponics.db.models import Alert, Crop, EscalationPolicy, Rule, Sensor
 from hydroponics.errors import InvalidInput, NotFound
 from hydroponics.events import record_event
+from hydroponics.notifications.outbox import unknown_channels
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
 from hydroponics.records.events import changes
 from hydroponics.records.pagination import Keyset, Page, PageRequest
@@ -116,20 +117,6 @@ def _scope_problems(values: dict[str, Any]) -> list[dict[str, str]]:
             and not any(p["field"] == "sensor_id" for p in problems):
         problems.append({"field": "sensor_type", "reason": f"a {kind} condition compares one kind of value: give "
                                                            "sensor_id or sensor_type"})
-    return problems
-
-
-def unknown_channels(session: Session, client_id: UUID, names: list[str], field: str) -> list[dict[str, str]]:
-    """Problems for each name that is not one of the client's channels (disabled channels are known)."""
-    known = set(session.scalars(select(NotificationChannel.name).where(
-        NotificationChannel.client_id == client_id, NotificationChannel.name.in_(names)))) if names else set()
-    problems = [{"field": f"{field}.{n}", "reason": f"no channel named {name!r}"}
-                for n, name in enumerate(names) if name not in known]
-    seen: set[str] = set()
-    for n, name in enumerate(names):
-        if name in seen:
-            problems.append({"field": f"{field}.{n}", "reason": f"channel {name!r} is named twice"})
-        seen.add(name)
     return problems
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from hydroponics.api.deps import acting_client, actor_of, current_caller, ip_rate_limited, rate_limited
@@ -20,6 +20,7 @@ from hydroponics.records.pagination import Page, PageRequest
 api_limit = rate_limited("api")
 control_limit = rate_limited("ac_control")
 callback_limit = ip_rate_limited("public")
+ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 router = APIRouter(prefix="/api/ac", tags=["air conditioning"])
 
 
@@ -35,6 +36,9 @@ class UnitIn(BaseModel):
                                description="shared with the controller, which signs with it; never shown again")
     capabilities: units.Capabilities
     safety: units.Safety = Field(default_factory=units.Safety)
+    alert_channels: list[ChannelName] = Field(default_factory=list, max_length=20,
+                                      description="names of the client's notification channels told when the unit "
+                                                  "is unreachable (a command failed after its last attempt)")
 
 
 class UnitOut(BaseModel):
@@ -47,6 +51,7 @@ class UnitOut(BaseModel):
     endpoint: str | None
     capabilities: dict[str, Any]
     safety: dict[str, Any]
+    alert_channels: list[str] = Field(description="notification channels told when the unit is unreachable")
     state: dict[str, Any] = Field(description="last known state (empty until the unit first reports)")
     state_updated_at: datetime | None
     last_off_at: datetime | None = Field(description="when the compressor last stopped")
@@ -82,7 +87,7 @@ def register_unit(body: UnitIn, client_id: UUID = Depends(acting_client), caller
                   session: Session = Depends(db_session)) -> AcUnit:
     return units.register_unit(session, client_id, name=body.name, location=body.location, driver=body.driver,
                                endpoint=body.endpoint, secret=body.secret, capabilities=body.capabilities,
-                               safety=body.safety, actor=actor_of(caller))
+                               safety=body.safety, actor=actor_of(caller), alert_channels=body.alert_channels)
 
 
 @router.get("/units", response_model=list[UnitOut], dependencies=[Depends(api_limit)],
