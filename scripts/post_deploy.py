@@ -114,6 +114,7 @@ def main() -> None:
         "NOTIFY_FUNCTION": outputs["NotifyFunctionName"],
         "ESCALATION_FUNCTION": outputs["EscalationFunctionName"],
         "DEAD_LETTERS_FUNCTION": outputs["DeadLettersFunctionName"],
+        "NOTIFY_BACKOFF_SECONDS": os.environ.get("NOTIFY_BACKOFF_SECONDS", "[60,300,900]"),
     })
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

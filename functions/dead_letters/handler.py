@@ -1,6 +1,6 @@
 """Dead-letters function: records each message of any dead-letter queue in failed_tasks (for retry or discard)."""
 
-from hydroponics.notifications.dead_letters import record_dead_letters
+from hydroponics.dead_letters import record_dead_letters
 from hydroponics.observability import logger, metrics
 
 

@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import text
 
 from hydroponics.db.engine import session_scope
-from hydroponics.notifications.dead_letters import record_dead_letters
+from hydroponics.dead_letters import record_dead_letters
 from tests.integration.conftest import reset_core_caches
 from tests.integration.test_notify_seed import ADMIN, app, as_farm, farm, http  # noqa: F401
 

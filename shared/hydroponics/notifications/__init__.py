@@ -1,1 +1,1 @@
-"""Notification channels, the outbox, delivery through Apprise and SNS, flood control and dead letters."""
+"""Notification channels, the outbox, delivery through Apprise and SNS, and flood control (digests)."""

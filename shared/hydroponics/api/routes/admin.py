@@ -12,7 +12,7 @@ from hydroponics.api.deps import actor_of, rate_limited, require_admin
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
 from hydroponics.events import record_event
-from hydroponics.notifications import dead_letters
+from hydroponics import dead_letters
 from hydroponics.records.pagination import Page, PageRequest
 
 api_limit = rate_limited("api")
