@@ -3,11 +3,12 @@ order per unit under concurrency, duplicates applied once, interlocks, an unreac
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import func, select, text, update
 
+from hydroponics.alerts.records import resolve_alert
 from hydroponics.climate.delivery import handle_batch
 from hydroponics.db.engine import session_scope
 from hydroponics.db.models import AcCommand, AcUnit, Alert, Event, Notification, NotificationChannel
@@ -235,6 +236,13 @@ def test_an_unreachable_unit_is_retried_then_failed_with_an_alert_and_the_dlq(ht
     Worker(sqs, ac_queue["queue_url"]).poll_once()  # the next receive moves them to the DLQ
     assert dead_letters() == sorted([first["id"], second["id"]])
 
+    with session_scope() as session:  # an operator resolves it: the unit's channels hear so
+        resolved = resolve_alert(session, farm, alert.id, "key:ops", datetime.now(UTC), note="unit replaced")
+    assert (resolved["status"], resolved["resolved_by"], resolved["ac_unit_id"]) == ("resolved", "key:ops",
+                                                                                     UUID(unit["id"]))
+    assert sorted(kind for _, kind, _, _ in alert_notifications(alert.id)) == ["alert", "alert", "resolved",
+                                                                                "resolved"]
+
 
 def test_an_unreachable_unit_without_alert_channels_notifies_no_one(http, farms, ac_queue) -> None:
     farm = farms[0]
@@ -248,6 +256,33 @@ def test_an_unreachable_unit_without_alert_channels_notifies_no_one(http, farms,
         alert = session.scalars(select(Alert).where(Alert.client_id == farm)).one()
         assert session.scalar(select(func.count()).select_from(Notification)) == 0
     assert alert.severity == "critical" and "AC south" in alert.message
+
+
+def test_an_unreachable_units_alert_counts_each_failure_once_and_resolves_when_it_answers(
+        http, farms, ac_queue, simulators) -> None:
+    farm = farms[0]
+    add_channels(farm, "ops-hook")
+    port = free_port()
+    unit = register(http, farm, name="AC east", endpoint=f"http://127.0.0.1:{port}/", alert_channels=["ops-hook"])
+    worker = Worker(ac_queue["sqs"], ac_queue["queue_url"])
+    for command in ({"power": "on", "mode": "cool"}, {"setpoint": 23}):  # two failures, one after the other
+        sent = control(http, farm, unit["id"], **command)
+        worker.drain(all_final([UUID(sent["id"])]), timeout=60)
+        assert command_row(sent["id"]).status == "failed"
+    with session_scope() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.client_id == farm))
+    assert (alert.ac_unit_id, alert.status, alert.repeat_count) == (UUID(unit["id"]), "open", 1)
+    assert [kind for _, kind, _, _ in alert_notifications(alert.id)] == ["alert"]
+
+    simulators(port=port)  # the unit is back
+    sent = control(http, farm, unit["id"], fan="auto")
+    worker.drain(all_final([UUID(sent["id"])]), timeout=60)
+    assert command_row(sent["id"]).status == "acknowledged"
+    with session_scope() as session:
+        resolved = session.get_one(Alert, alert.id)
+    assert (resolved.status, resolved.resolved_by) == ("resolved", "ac_control")
+    kinds = sorted((kind, status) for _, kind, status, _ in alert_notifications(alert.id))
+    assert kinds == [("alert", "pending"), ("resolved", "pending")]
 
 
 def test_a_unit_back_before_the_last_attempt_gets_the_command(http, farms, ac_queue, simulators) -> None:

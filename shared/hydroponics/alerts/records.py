@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hydroponics.crops.sql import statement
-from hydroponics.db.models import Alert, Rule, RuleState
+from hydroponics.db.models import AcUnit, Alert, Rule, RuleState
 from hydroponics.errors import Conflict, NotFound
 from hydroponics.events import record_event
 from hydroponics.notifications.outbox import queue_notifications
@@ -27,7 +27,7 @@ _COLUMNS = """
 a.id, a.rule_id, r.name AS rule_name, a.sensor_id, s.external_id AS sensor_external_id, s.sensor_type,
 s.location, a.severity, a.status, a.message, a.value, a.opened_at, a.last_seen_at, a.repeat_count,
 a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.escalation_level, a.last_escalated_at,
-a.silence_id
+a.silence_id, a.ac_unit_id
 """
 _FROM = "alerts a LEFT JOIN rules r ON r.id = a.rule_id LEFT JOIN sensors s ON s.id = a.sensor_id"
 
@@ -112,10 +112,14 @@ def resolve_alert(session: Session, client_id: UUID, alert_id: UUID, actor: str,
         session.execute(update(RuleState).where(RuleState.rule_id == alert.rule_id,
                                                 RuleState.sensor_id == alert.sensor_id)
                         .values(state="ok", pending_since=None))
+    channels = rule.channels if rule is not None else []
+    if alert.ac_unit_id is not None:  # an unreachable AC unit's alert: the unit's channels
+        unit = session.get(AcUnit, alert.ac_unit_id)
+        channels = unit.alert_channels if unit is not None else []
     queued = []
-    if rule is not None:
+    if channels:
         subject, body = resolved_message(alert, rule, actor, now, note)
-        queued = queue_notifications(session, alert, kind="resolved", channel_names=rule.channels,
+        queued = queue_notifications(session, alert, kind="resolved", channel_names=channels,
                                      subject=subject, body=body)
     record_event(session, "alert.resolved", client_id=client_id, actor=actor, subject_type="alert",
                  subject_id=alert_id, details={"from": previous, "note": note, "notifications": len(queued)})

@@ -1,7 +1,8 @@
 """The ac_control worker: claim each command once, check the interlocks, send it through the unit's driver,
 settle it from the unit's answer, and retry an unreachable unit with backoff until it fails (alert, DLQ).
 
-The failure alert has no rule: it is sent to the unit's own `alert_channels` (none: no notification).
+The failure alert (climate/unit_alerts.py) has no rule: it goes to the unit's own `alert_channels`,
+and any later answer from the unit resolves it.
 
 Each queue message names one command. Its first delivery claims the row (queued -> sent, or
 -> rejected by an interlock, never sent) and records the message id; the same message again is a
@@ -26,12 +27,12 @@ from hydroponics.climate import interlocks
 from hydroponics.climate.config import get_climate_settings
 from hydroponics.climate.drivers import Reply, Unreachable, driver_for, message
 from hydroponics.climate.signing import verify
+from hydroponics.climate.unit_alerts import unit_answered, unit_unreachable
 from hydroponics.climate.units import apply_state
 from hydroponics.db.engine import session_scope
-from hydroponics.db.models import AcCommand, AcUnit, Alert
+from hydroponics.db.models import AcCommand, AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hydroponics.events import record_event
-from hydroponics.notifications.outbox import queue_notifications
 from hydroponics.observability import logger
 from hydroponics.settings import get_settings
 
@@ -82,6 +83,7 @@ def _probe_state(session: Session, unit: AcUnit, command: AcCommand, now: dateti
     except Unreachable as exc:
         logger.info("stale AC unit did not answer the status query", extra={"unit": str(unit.id), "error": str(exc)})
         return
+    unit_answered(session, unit)
     if reply.outcome == "acknowledged" and reply.state:
         apply_state(session, unit, reply.state, now, ACTOR)
 
@@ -119,6 +121,7 @@ def _claim(session: Session, command_id: uuid.UUID, message_id: str) -> tuple[Ac
 def settle(session: Session, unit: AcUnit, command: AcCommand, reply: Reply, actor: str = ACTOR) -> None:
     """Record the unit's answer to a sent command: acknowledged (and the unit's new state), or refused."""
     now = _now(session)
+    unit_answered(session, unit)
     if reply.outcome == "acknowledged":
         command.status, command.acknowledged_at = "acknowledged", now
         _event(session, "ac.command.acknowledged", command, state=reply.state)
@@ -144,18 +147,7 @@ def _unreachable(command_id: uuid.UUID, error: str, last_try: bool) -> Outcome:
         command.status = "failed"
         command.reason = f"unit unreachable after {command.attempts} attempts: {error}"
         _event(session, "ac.command.failed", command, reason=command.reason)
-        alert = Alert(client_id=unit.client_id, severity="critical",
-                      message=f"AC unit {unit.name!r} ({unit.location}) is unreachable: command {command.id} "
-                              f"failed after {command.attempts} attempts ({error})")
-        session.add(alert)
-        session.flush()  # the alert's id keys its notifications
-        queued = queue_notifications(
-            session, alert, kind="alert", channel_names=unit.alert_channels,
-            subject=f"[critical] AC unit {unit.name} at {unit.location} unreachable", body=alert.message)
-        record_event(session, "alert.opened", client_id=unit.client_id, actor=ACTOR, subject_type="alert",
-                     subject_id=alert.id, details={"ac_unit_id": unit.id, "ac_command_id": command.id,
-                                                   "severity": "critical", "message": alert.message,
-                                                   "notifications": len(queued)})
+        unit_unreachable(session, unit, command, error)
         return Outcome.GIVE_UP
 
 

@@ -345,6 +345,13 @@ class Alert(Base):
             postgresql_where=text("status <> 'resolved'"),
         ),
         Index("ix_alerts_client_id_status_opened_at", "client_id", "status", "opened_at"),
+        # one unresolved alert per unreachable AC unit (migration 0008)
+        Index(
+            "uq_alerts_ac_unit_id_unresolved",
+            "ac_unit_id",
+            unique=True,
+            postgresql_where=text("status <> 'resolved'"),
+        ),
     )
 
     id: Mapped[UuidPk]
@@ -365,6 +372,8 @@ class Alert(Base):
     silence_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("silences.id", ondelete="SET NULL"), index=True)
     resolved_by: Mapped[str | None]
     last_seen_at: Mapped[datetime | None]  # newest breaching reading
+    ac_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ac_units.id", ondelete="SET NULL"),
+                                                         index=True)  # an unreachable unit's alert
 
 
 class Silence(Base):

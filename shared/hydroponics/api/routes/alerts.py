@@ -47,10 +47,12 @@ class AlertOut(BaseModel):
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     resolved_at: datetime | None
-    resolved_by: str | None = Field(description="'rules' when the condition cleared, else the operator")
+    resolved_by: str | None = Field(description="'rule' when the condition cleared, 'ac_control' when the AC unit "
+                                                "answered again, else the operator")
     escalation_level: int = Field(description="0 until its escalation policy's first level is reached")
     last_escalated_at: datetime | None
     silence_id: UUID | None = Field(description="set when it opened under a silence: its messages were not sent")
+    ac_unit_id: UUID | None = Field(None, description="the AC unit it is about (an unreachable unit; no rule)")
 
 
 @router.get("", response_model=Page[AlertOut], summary="List alerts, newest first")
