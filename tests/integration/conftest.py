@@ -11,13 +11,16 @@ from sqlalchemy import Engine, create_engine
 from hydroponics.aws import client
 from hydroponics.db import migrate
 from hydroponics.db.engine import _session_factory, get_engine
+from hydroponics.rules import cache as rules_cache
 from hydroponics.settings import get_settings
 
 
 def reset_core_caches() -> None:
-    """Forget settings, engine and clients, so the next use reads the (patched) environment."""
+    """Forget settings, engine, clients and cached rules, so the next use reads the (patched) environment
+    and the test's own database."""
     for cached in (get_settings, get_engine, _session_factory, client):
         cached.cache_clear()
+    rules_cache.clear()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from hydroponics.db.models import AcCommand, AcUnit, Alert, Event
 from hydroponics.errors import InvalidInput, NotFound
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.records.clients import create_client
-from hydroponics.rules import cache
 from hydroponics.rules.records import create_rule, update_rule
 from tests.integration.ac_fixtures import CAPABILITIES, SECRET, Worker, ac_queue, simulators  # noqa: F401
 from tests.lambda_events import lambda_context, load_handler, sqs_event
@@ -41,13 +40,6 @@ BASIL = [
     {"name": "vegetative", "duration_days": 28, "targets": {"air_temperature": {"min": BAND[0], "max": BAND[1]},
                                                           "ph": {"min": 5.5, "max": 6.5}}},
 ]
-
-
-@pytest.fixture(autouse=True)
-def fresh_rule_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -17,13 +17,6 @@ BATCHES = 40
 LOADS_RULES = re.compile(r"\bFROM rules\b")
 
 
-@pytest.fixture(autouse=True)
-def fresh_rule_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def farms(platform_db):
     with session_scope() as session:

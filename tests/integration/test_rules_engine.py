@@ -24,13 +24,6 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 T0 = NOW - timedelta(hours=2)
 
 
-@pytest.fixture(autouse=True)
-def fresh_rule_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def farm(platform_db) -> UUID:
     with session_scope() as session:

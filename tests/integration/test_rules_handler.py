@@ -2,22 +2,14 @@
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import text
 
-from hydroponics.rules import cache, engine
+from hydroponics.rules import engine
 from tests.integration.test_rules_engine import T0, add_rule, alerts, farm, notifications, series  # noqa: F401
 from tests.sql_counter import recorded_statements
 from tests.lambda_events import lambda_context, load_handler, sqs_event
 
 rules_function = load_handler("rules")
-
-
-@pytest.fixture(autouse=True)
-def fresh_rule_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def _event(readings) -> dict:
