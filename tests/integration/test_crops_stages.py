@@ -7,9 +7,9 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from hydroponics.crops.crops import CROP_ORDER, crop_listing, list_crops
-from hydroponics.crops.sql import MOMENT, statement
 from hydroponics.crops.stages import ADVANCE_DUE_STAGES, advance_due_stages
 from hydroponics.db.engine import session_scope
+from hydroponics.db.sql import MOMENT, statement
 from hydroponics.records.pagination import PageRequest
 from tests.integration.test_crops_seed import NOW, farms, seed_crops, seed_variety  # noqa: F401
 from tests.sql_counter import recorded_statements

@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts.silences import MATCHES_ALERT
-from hydroponics.crops.sql import MOMENT, statement
 from hydroponics.db.models import Alert, EscalationPolicy, Rule
+from hydroponics.db.sql import MOMENT, statement
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.events import record_event
 from hydroponics.notifications.outbox import queue_notifications, unknown_channels

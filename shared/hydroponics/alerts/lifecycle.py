@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal_column, text, update
+from sqlalchemy import func, literal_column, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts.silencing import active_silence, matching_silence
 from hydroponics.db.models import Alert, Silence
+from hydroponics.db.sql import statement
 from hydroponics.events import record_event
 from hydroponics.notifications.outbox import queue_notifications
 from hydroponics.rules.cache import ActiveRule
@@ -90,13 +91,13 @@ class Repeats:
     seen_at: datetime | None
 
 
-_COUNT_REPEATS = text(" ".join("""
+_COUNT_REPEATS = statement("""
 UPDATE alerts a SET repeat_count = a.repeat_count + t.count, value = t.value,
                     last_seen_at = greatest(a.last_seen_at, t.seen_at)
 FROM json_to_recordset(CAST(:repeats AS json)) AS t(rule_id uuid, sensor_id uuid, count integer, value float8,
                                                      seen_at timestamptz)
 WHERE a.rule_id = t.rule_id AND a.sensor_id = t.sensor_id AND a.status <> 'resolved'
-""".split()))
+""")
 
 
 def count_repeats(session: Session, repeats: Sequence[Repeats]) -> int:

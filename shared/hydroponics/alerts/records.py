@@ -14,8 +14,8 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import statement
 from hydroponics.db.models import AcUnit, Alert, Rule, RuleState
+from hydroponics.db.sql import statement
 from hydroponics.errors import Conflict, NotFound
 from hydroponics.events import record_event
 from hydroponics.notifications.outbox import queue_notifications

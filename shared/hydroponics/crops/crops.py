@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import TextClause
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import MOMENT, statement
+from hydroponics.db.sql import MOMENT, statement
 from hydroponics.errors import NotFound
 from hydroponics.records.pagination import Keyset, KeysetClause, Page, PageRequest
 

@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from hydroponics.crops.crops import get_crop
-from hydroponics.crops.sql import MOMENT, statement
+from hydroponics.db.sql import MOMENT, statement
 
 HOLD_INTERVALS = 5
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import MOMENT, statement
+from hydroponics.db.sql import MOMENT, statement
 
 JOB = "advance_stages"
 

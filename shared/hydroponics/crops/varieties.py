@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import statement
+from hydroponics.db.sql import statement
 from hydroponics.errors import Conflict, NotFound
 from hydroponics.records.pagination import Keyset, Page, PageRequest
 

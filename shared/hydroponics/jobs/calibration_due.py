@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import MOMENT, statement
+from hydroponics.db.sql import MOMENT, statement
 
 JOB = "calibration_due"
 SOON = timedelta(days=7)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import MOMENT, SPAN, statement
+from hydroponics.db.sql import MOMENT, SPAN, statement
 from hydroponics.jobs.spot_checks import NEAREST_READING
 from hydroponics.jobs.tolerances import DriftSettings, get_drift_settings
 

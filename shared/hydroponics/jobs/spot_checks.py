@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy.orm import Session
 
-from hydroponics.crops.sql import MOMENT, SPAN, statement
+from hydroponics.db.sql import MOMENT, SPAN, statement
 from hydroponics.errors import NotFound
 from hydroponics.jobs.tolerances import get_drift_settings
 from hydroponics.records.pagination import Keyset, Page, PageRequest

@@ -19,17 +19,11 @@ from dataclasses import dataclass
 from typing import Sequence
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from hydroponics.db.sql import statement
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES
-
-
-def _compact(sql: str) -> str:
-    """One line, single spaces: pg8000 scans the statement text in Python on every execution."""
-    return " ".join(sql.split())
-
 
 # The batch travels as one JSON parameter: pg8000 escapes array parameters element by element in
 # Python, which cost more than the statement itself.
@@ -54,7 +48,7 @@ calibrated AS (
     ) c ON true
 )"""
 
-_STORE_BATCH = text(_compact(f"""
+_STORE_BATCH = statement(f"""
 WITH {_INCOMING}, {_CALIBRATED}, newest AS (
     SELECT DISTINCT ON (client_id, external_id)
            client_id, external_id, sensor_type, location, unit, value, raw_value, recorded_at
@@ -77,11 +71,11 @@ SELECT s.id, c.client_id, c.recorded_at, c.value, c.raw_value
 FROM calibrated c JOIN batch_sensors s USING (client_id, external_id)
 ORDER BY s.id, c.recorded_at
 ON CONFLICT (sensor_id, recorded_at) DO NOTHING
-"""))
+""")
 
 # For backends that keep the series elsewhere (InfluxDB): PostgreSQL still owns sensors and
 # calibrations, so register the sensors and return each reading's sensor id and calibrated value.
-_REGISTER_AND_CALIBRATE = text(_compact(f"""
+_REGISTER_AND_CALIBRATE = statement(f"""
 WITH {_INCOMING}, {_CALIBRATED}, batch_sensors AS (
     INSERT INTO sensors AS s (client_id, external_id, sensor_type, location, unit)
     SELECT DISTINCT ON (client_id, external_id) client_id, external_id, sensor_type, coalesce(location, 'default'), unit
@@ -91,7 +85,7 @@ WITH {_INCOMING}, {_CALIBRATED}, batch_sensors AS (
 )
 SELECT s.id, s.sensor_type, s.location, c.value
 FROM calibrated c JOIN batch_sensors s USING (client_id, external_id) ORDER BY c.n
-"""))
+""")
 
 
 @dataclass(frozen=True)

@@ -22,28 +22,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts.lifecycle import (
     AlertChange, Notice, Repeats, count_repeats, open_or_repeat, resolve_automatically,
 )
 from hydroponics.alerts.silencing import active_silences
+from hydroponics.db.sql import statement
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
 from hydroponics.rules.actions import ActionRequest, request_actions
 from hydroponics.rules.cache import ActiveRule, rules_for_clients
 from hydroponics.rules.conditions import Band, OutsideStageRange, band_of, step, verdict
 
-
-def _statement(sql: str):
-    return text(" ".join(sql.split()))  # one line: pg8000 scans the text on every execution
-
-
 # The batch's sensors (active ones, of clients with rules), each with its stored readings of this
 # batch in time order (calibrated values, as stored) and the active crops at its location, newest
 # planted first, with their current stage's targets.
-_SENSORS_AND_READINGS = _statement("""
+_SENSORS_AND_READINGS = statement("""
 WITH incoming AS (
     SELECT DISTINCT client_id, external_id, recorded_at
     FROM json_to_recordset(CAST(:batch AS json)) AS t(client_id uuid, external_id text, recorded_at timestamptz)
@@ -68,7 +63,7 @@ GROUP BY b.id, b.client_id, b.external_id, b.sensor_type, b.location
 
 # Each (rule, sensor) state, created when missing and locked (in key order, so concurrent batches
 # cannot deadlock) until the commit. Rules deleted or disabled since they were cached drop out here.
-_LOCK_STATES = _statement("""
+_LOCK_STATES = statement("""
 INSERT INTO rule_states AS st (rule_id, sensor_id)
 SELECT t.rule_id, t.sensor_id FROM json_to_recordset(CAST(:pairs AS json)) AS t(rule_id uuid, sensor_id uuid)
 JOIN rules r ON r.id = t.rule_id AND r.is_enabled
@@ -79,7 +74,7 @@ RETURNING st.rule_id, st.sensor_id, st.state, st.pending_since, st.last_recorded
 
 # For rate-of-change: the newest reading at or before `at` (window_seconds before a reading), and
 # not older than `since` (twice the window), for every probe at once.
-_EARLIER_READINGS = _statement("""
+_EARLIER_READINGS = statement("""
 SELECT t.n, e.value
 FROM json_to_recordset(CAST(:probes AS json)) AS t(n integer, sensor_id uuid, at timestamptz, since timestamptz)
 CROSS JOIN LATERAL (
@@ -89,7 +84,7 @@ CROSS JOIN LATERAL (
 ) e
 """)
 
-_WRITE_STATES = _statement("""
+_WRITE_STATES = statement("""
 UPDATE rule_states st SET state = t.state, pending_since = t.pending_since, last_recorded_at = t.last_recorded_at,
                           last_value = t.last_value, updated_at = now()
 FROM json_to_recordset(CAST(:states AS json)) AS t(rule_id uuid, sensor_id uuid, state text,

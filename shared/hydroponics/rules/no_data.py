@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from hydroponics.alerts.lifecycle import Notice, open_or_repeat
 from hydroponics.alerts.silencing import active_silences
+from hydroponics.db.sql import statement
 from hydroponics.rules.cache import load_rules
 
 JOB = "no_data"
 
-_SILENT_SENSORS = text(" ".join("""
+_SILENT_SENSORS = statement("""
 WITH silent AS (
     SELECT r.id AS rule_id, s.id AS sensor_id, s.last_recorded_at, s.external_id, s.location, s.sensor_type,
            s.expected_interval_seconds,
@@ -47,7 +48,7 @@ WITH silent AS (
     RETURNING st.rule_id, st.sensor_id
 )
 SELECT si.* FROM silent si JOIN marked m USING (rule_id, sensor_id) ORDER BY si.rule_id, si.sensor_id
-""".split()))
+""")
 
 _NO_DATA_CLIENTS = text("SELECT DISTINCT client_id FROM rules WHERE is_enabled AND condition->>'kind' = 'no_data'")
 

@@ -1,4 +1,4 @@
-"""Statement text as the crops package and the jobs write it: one line, single spaces, typed parameters.
+"""Statement text as the platform writes it: one line, single spaces, typed parameters.
 
 pg8000 scans the statement text in Python on every run (hence one line), and sends parameters
 untyped: a timestamp next to `- interval '1 day'` or inside jsonb_build_object() would be guessed
