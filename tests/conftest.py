@@ -23,3 +23,13 @@ def empty_database_url() -> Iterator[str]:
         pytest.skip("no DATABASE_URL and no .local/db.env: run scripts/db-up first")
     with throwaway_database() as url:
         yield url
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long load, soak and fault runs (marker `load`) run only with `scripts/test --load` (RUN_LOAD=1)."""
+    if os.environ.get("RUN_LOAD") == "1":
+        return
+    skip = pytest.mark.skip(reason="long run: use scripts/test --load")
+    for item in items:
+        if "load" in item.keywords:
+            item.add_marker(skip)

@@ -1,7 +1,6 @@
 """Devices post through MiniStack's API Gateway; every accepted reading ends up stored, once."""
 
 import os
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from sqlalchemy import text
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import wait_for
+from tests.outage import can_cause_outage, database_outage
 
 
 def _stored(stack_db, client_id: str, location: str) -> int:
@@ -89,30 +89,15 @@ def test_a_key_cannot_write_for_another_client(api, make_client, stack, stack_db
     assert _stored(stack_db, stack["CLIENT_ID"], "intrusion") == 0
 
 
-def _controllable_cluster() -> tuple[str, str] | None:
-    """(version, name) of the Debian cluster on port 5432, if this process may stop and start it."""
-    if os.geteuid() != 0 or not shutil.which("pg_lsclusters"):
-        return None
-    for line in subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout.splitlines():
-        version, name, port, status = line.split()[:4]
-        if port == "5432" and status == "online":
-            return version, name
-    return None
-
-
 def test_readings_posted_while_postgresql_is_down_are_all_stored_after(api, demo_device, stack, stack_db):
-    cluster = _controllable_cluster()
-    if cluster is None:
-        pytest.skip("needs root and the Debian PostgreSQL cluster on 127.0.0.1:5432 to stop and start it")
+    if not can_cause_outage():
+        pytest.skip("needs root, to act as the postgres superuser for the outage")
     location = f"e2e-outage-{datetime.now().microsecond}"
     readings = _legacy_readings(location, 10)
     stack_db.dispose()
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "stop", "-m", "fast"], check=True)
-    try:
+    with database_outage(stack["DATABASE_URL"]):
         statuses = [api.post("/api/data", json=r, headers=demo_device).status_code for r in readings]
         wait_for(lambda: False, timeout=3)  # the rules function meets the outage and backs off
-    finally:
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "start"], check=True)
     assert statuses == [202] * 10
     assert wait_for(lambda: _stored(stack_db, stack["CLIENT_ID"], location) == 10, timeout=90, interval=2)
 

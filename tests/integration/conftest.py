@@ -52,7 +52,7 @@ def local_aws(monkeypatch) -> Iterator[dict[str, str]]:
     """Fresh MiniStack resources for one test: readings queue, key index and rate-limit tables."""
     import boto3
 
-    endpoint = "http://127.0.0.1:4566"
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     sqs, dynamodb = session.client("sqs", endpoint_url=endpoint), session.client("dynamodb", endpoint_url=endpoint)
     suffix = uuid.uuid4().hex[:8]
