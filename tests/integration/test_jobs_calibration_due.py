@@ -78,7 +78,7 @@ def test_one_query_finds_them_whatever_the_number_of_sensors(farms, platform_db)
                 )
                 INSERT INTO calibrations (sensor_id, client_id, calibrated_at, next_due_at)
                 SELECT id, :c, CAST(:now AS timestamptz) - interval '30 days', CAST(:now AS timestamptz)
-                FROM s"""), {"c": greenleaf, "n": sensors, "now": NOW})
+                FROM s"""), {"c": greenleaf, "n": sensors, "now": NOON})  # due at the moment check() runs
         with recorded_statements(platform_db) as statements:
             assert check()["overdue"] == sensors
         counts.append(len(statements))
