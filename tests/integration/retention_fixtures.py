@@ -14,7 +14,7 @@ from hydroponics.db.bulk import copy_out, epoch_us
 from hydroponics.db.engine import session_scope
 from hydroponics.readings.partitions import ensure_month_partition
 from hydroponics.retention.archive import READINGS, checksum
-from hydroponics.retention.horizons import month_start, next_month
+from hydroponics.retention.horizons import month_start
 from tests.integration.conftest import reset_core_caches
 
 
@@ -130,4 +130,6 @@ def table_counts(db: Engine) -> dict[str, int]:
                 for t in ("readings", "events", "retention_runs", "retention_archives", "alerts")}
 
 
-__all__ = ["Farm", "archive_bucket", "listing", "next_month", "readings_checksum", "seed_farm", "table_counts"]
+@pytest.fixture
+def farm(platform_db, archive_bucket) -> Farm:
+    return seed_farm(platform_db)

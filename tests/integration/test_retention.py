@@ -3,25 +3,21 @@
 import json
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import text
 
 from hydroponics.retention import archive
-from hydroponics.retention.job import dry_run, run_retention
+from hydroponics.retention.job import run_retention
+from hydroponics.retention.requests import dry_run
 from hydroponics.retention.restore import restore_readings
 from tests.integration.retention_fixtures import (  # noqa: F401 - fixtures
     archive_bucket,
+    farm,
     listing,
-    next_month,
     readings_checksum,
     seed_farm,
     table_counts,
 )
 
-
-@pytest.fixture
-def farm(platform_db, archive_bucket):
-    return seed_farm(platform_db)
 
 
 def _partitions(db) -> set[str]:

@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import text
 
 from hydroponics.retention import archive
@@ -14,16 +13,12 @@ from tests.conftest import ROOT
 from tests.integration.retention_crash import CRASHED
 from tests.integration.retention_fixtures import (  # noqa: F401 - fixtures
     archive_bucket,
+    farm,
     listing,
     readings_checksum,
-    seed_farm,
     table_counts,
 )
 
-
-@pytest.fixture
-def farm(platform_db, archive_bucket):
-    return seed_farm(platform_db)
 
 
 def crash_at(point: str, now) -> None:

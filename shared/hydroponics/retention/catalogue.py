@@ -6,6 +6,7 @@ up to when (`archive_boundary`: before it, readings are answered from the archiv
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import date, datetime
 from uuid import UUID
 
@@ -13,7 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hydroponics.db.sql import MOMENT, statement
-from hydroponics.retention.archive import Manifest
+
+if TYPE_CHECKING:  # the archive module needs pyarrow, which the api function loads only when it reads archives
+    from hydroponics.retention.archive import Manifest
 
 NO_CLIENT = "'00000000-0000-0000-0000-000000000000'::uuid"
 
@@ -43,7 +46,7 @@ class ArchivedMonth:
     covered_until: datetime
 
 
-def record_archive(session: Session, manifest: Manifest, run_id: UUID | None) -> None:
+def record_archive(session: Session, manifest: "Manifest", run_id: UUID | None) -> None:
     session.execute(_RECORD, {
         "table_name": manifest.table, "client_id": UUID(manifest.client_id) if manifest.client_id else None,
         "month": date.fromisoformat(manifest.month + "-01"), "object_key": manifest.object_key,

@@ -44,7 +44,7 @@ def _print(document: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from hydroponics.retention import job, restore
+    from hydroponics.retention import job, requests, restore
 
     if args.command == "restore":
         if args.end <= args.start or args.keep_days < 0:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         _print(restore.restore_readings(args.client, args.start, args.end, keep_days=args.keep_days).to_dict())
         return 0
     if args.dry_run:
-        _print(job.dry_run().to_dict() | {"dry_run": True})
+        _print(requests.dry_run().to_dict() | {"dry_run": True})
         return 0
     record = job.run_retention(requested_by="cli")
     _print(vars(record))

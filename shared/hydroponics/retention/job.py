@@ -29,10 +29,8 @@ from hydroponics.retention.archive import EVENTS, READINGS, ArchivedTable
 from hydroponics.retention.catalogue import record_archive
 from hydroponics.retention.horizons import Horizons, current_horizons
 from hydroponics.retention.plan import ArchiveStep, PartitionDrop, RetentionPlan, plan_partition, plan_retention
-from hydroponics.retention.runs import RunRecord, finish_run, get_run, record_step, skip_run, start_run
+from hydroponics.retention.runs import JOB, LOCK, RunRecord, finish_run, get_run, record_step, skip_run, start_run
 
-JOB = "retention"
-LOCK = "hashtext('hydroponics.retention')"
 LOCK_TIMEOUT = "10s"  # detaching waits this long for queries on readings, then the step is retried next run
 
 _READING_COLUMNS = (f"r.sensor_id, r.client_id, {epoch_us('r.recorded_at')}, r.value, r.raw_value,"
@@ -179,10 +177,3 @@ def run_retention(requested_by: str = "scheduler", run_id: uuid.UUID | None = No
             run_id = skip_run(session, requested_by, run_id, str(locked))
     with session_scope() as session:
         return get_run(session, run_id)
-
-
-def dry_run(now: datetime | None = None) -> RetentionPlan:
-    """What a run would do now, changing nothing (a read-only transaction)."""
-    with session_scope() as session:
-        session.execute(text("SET TRANSACTION READ ONLY"))
-        return plan_retention(session, current_horizons(session, now))

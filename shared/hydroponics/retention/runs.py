@@ -18,6 +18,8 @@ from hydroponics.db.sql import statement
 from hydroponics.errors import Conflict, NotFound
 from hydroponics.records.pagination import Keyset, Page, PageRequest
 
+JOB = "retention"  # the scheduled job's name: alerts.job, the event log, monitoring
+LOCK = "hashtext('hydroponics.retention')"  # one retention run (or restore) at a time (job.retention_lock)
 RUN_ORDER = Keyset("retention_runs", {"r.requested_at": datetime, "r.id": uuid.UUID}, descending=True)
 COUNTERS = ("readings_archived", "readings_deleted", "events_archived", "events_deleted", "partitions_created",
             "partitions_dropped", "objects_written", "bytes_written")
@@ -48,10 +50,19 @@ class RunRecord:
 
 
 def queue_run(session: Session, requested_by: str) -> uuid.UUID:
-    """A run asked for through the API, to be started by the retention function; 409 if one is under way."""
+    """A run asked for through the API, to be started by the retention function; 409 if one is under way.
+
+    When nobody holds the retention lock, no run is alive: a run still `running`, or `queued` for
+    longer than a function takes to start, was lost (a crash, a function that failed to start) and is
+    marked interrupted instead of blocking this one."""
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('retention_runs.queue'))"))
+    if session.execute(text(f"SELECT pg_try_advisory_xact_lock({LOCK})")).scalar():
+        session.execute(text("UPDATE retention_runs SET status = 'interrupted', finished_at = now(),"
+                             " errors = errors || CAST(:error AS jsonb) WHERE status = 'running'"
+                             " OR (status = 'queued' AND requested_at < now() - interval '2 minutes')"),
+                        {"error": json.dumps([{"error": "interrupted: the run never started or stopped early"}])})
     busy = session.execute(text("SELECT id FROM retention_runs WHERE status IN ('queued', 'running')"
-                                " AND requested_at > now() - interval '1 hour' LIMIT 1")).scalar_one_or_none()
+                                " LIMIT 1")).scalar_one_or_none()
     if busy is not None:
         raise Conflict(f"retention run {busy} is already queued or running")
     return session.execute(text("INSERT INTO retention_runs (requested_by) VALUES (:by) RETURNING id"),
