@@ -19,6 +19,7 @@ from hydroponics.api.routes import (
     events,
     keys,
     notifications,
+    retention,
     rules,
     sensors,
     silences,
@@ -49,6 +50,6 @@ def create_app() -> FastAPI:
 
     app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
     for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
-                   rules, alerts, silences, escalation_policies, channels, notifications, admin, ac):
+                   rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac):
         app.include_router(module.router)
     return app
