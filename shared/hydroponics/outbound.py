@@ -12,10 +12,10 @@ NAT64 64:ff9b::a.b.c.d) is judged as that IPv4 address. Decimal, hex and short s
 Where the check sits: `socket.getaddrinfo`, which urllib3 (requests: the HTTP AC driver and
 Apprise's Slack, Teams and webhook services), smtplib (Apprise's email) and paho-mqtt (through
 socket.create_connection) call right before they connect, to the addresses it returns and no
-others. The hook is installed once and does nothing outside a `guarded()` block, so the platform's
-own connections (PostgreSQL, AWS) are never judged; inside one, the check is on the resolution the
-connection uses, so a name that was public when the channel was saved and resolves to a private
-address now (DNS rebinding) is refused at the connection itself. HTTP calls in a guarded block
+others. The hook is installed before the first `guarded()` block and does nothing outside one, so
+the platform's own connections (PostgreSQL, AWS) are never judged; inside one, the check is on the
+resolution the connection uses, so a name that was public when the channel was saved and resolves
+to a private address now (DNS rebinding) is refused at the connection itself. HTTP calls in a guarded block
 follow no redirects and read at most MAX_RESPONSE_BYTES of a reply, within RESPONSE_SECONDS.
 No library does this for requests, smtplib and paho together (the requests-only ones, such as
 advocate, are unmaintained or cannot take an allowlist of networks and names), hence this module.
@@ -23,14 +23,13 @@ advocate, are unmaintained or cannot take an allowlist of networks and names), h
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
-
-import requests
 
 from hydroponics.errors import InvalidInput
 
@@ -150,6 +149,7 @@ _current: ContextVar[Guard | None] = ContextVar("outbound_guard", default=None)
 def guarded(policy: Policy | None = None) -> Iterator[Guard]:
     """Connections opened in this block (and in threads started with a copy of its context, as Apprise's
     workers are) are judged by the policy; the Guard records a refusal."""
+    _install_hooks()
     guard = Guard(policy or current_policy())
     token = _current.set(guard)
     try:
@@ -171,11 +171,15 @@ def _guarded_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # noq
     return results
 
 
-_send = requests.Session.send
+_send = None  # requests' own Session.send, once the hooks are installed
+_installed = False
+_install_lock = threading.Lock()
 
 
-def _guarded_send(session: requests.Session, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+def _guarded_send(session, request, **kwargs):
     """requests' send, inside a guarded block: no redirects, and the body read here, bounded in size and time."""
+    import requests
+
     guard = _current.get()
     if guard is None:
         return _send(session, request, **kwargs)
@@ -200,8 +204,20 @@ def _guarded_send(session: requests.Session, request: requests.PreparedRequest, 
     return response
 
 
-socket.getaddrinfo = _guarded_getaddrinfo
-requests.Session.send = _guarded_send
+def _install_hooks() -> None:
+    """Put both hooks in place, once, before the first guarded block (importing this module changes nothing,
+    and does not import requests: the ingest function reads the settings that name this module)."""
+    global _send, _installed
+    if _installed:
+        return
+    import requests
+
+    with _install_lock:
+        if not _installed:
+            _send = requests.Session.send  # set before the hook that calls it
+            requests.Session.send = _guarded_send
+            socket.getaddrinfo = _guarded_getaddrinfo
+            _installed = True
 
 
 def target_refusal(host: str | None, port: int | None = None) -> str | None:
