@@ -9,6 +9,10 @@ from tests.databases import ROOT, read_env_file, server_url, throwaway_database
 
 __all__ = ["ROOT", "local_env"]
 
+# The tests' receivers (SMTP, HTTP, MQTT) listen on 127.0.0.1, which the outbound policy refuses unless
+# allowed, as scripts/deploy allows it for the local stack (tests of the policy set their own).
+os.environ.setdefault("OUTBOUND_ALLOW", "127.0.0.1")
+
 
 def local_env() -> dict[str, str]:
     """What scripts/up and scripts/db-up wrote: database URL, API URL, demo keys."""
@@ -33,3 +37,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "load" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def name_server(monkeypatch):
+    """The outbound policy resolves through a NameServer (tests/resolver.py): names answer what the test says."""
+    from hydroponics import outbound
+    from tests.resolver import NameServer
+
+    server = NameServer()
+    monkeypatch.setattr(outbound, "_resolver", server)
+    return server

@@ -9,7 +9,7 @@ from hydroponics.api.deps import current_caller
 from hydroponics.api.errors import install_error_handlers
 from hydroponics.auth.caller import Caller
 
-LIMITS = ("api_limit", "control_limit", "callback_limit")  # the rate-limit dependencies route modules expose
+LIMITS = ("api_limit", "control_limit", "callback_limit", "test_limit")  # the rate-limit dependencies route modules expose
 
 
 def header_caller(request: Request) -> Caller:

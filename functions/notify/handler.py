@@ -12,5 +12,5 @@ def handler(event: dict, context: object) -> dict:
     metrics.add_metric(name="NotificationsSent", unit="Count", value=outcome.sent)
     metrics.add_metric(name="NotificationsFailed", unit="Count", value=len(outcome.failed))
     logger.info("notifications batch", extra={"sent": outcome.sent, "skipped": outcome.skipped,
-                                              "failed": len(outcome.failed)})
+                                              "refused": outcome.refused, "failed": len(outcome.failed)})
     return outcome.as_sqs_response()

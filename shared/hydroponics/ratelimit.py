@@ -19,6 +19,7 @@ DEFAULT_LIMITS: dict[str, int] = {
     "query": 300,         # GET /api/data/query, per API key
     "ac_control": 60,     # AC control, per API key
     "api": 600,           # any other authenticated endpoint, per API key
+    "channel_test": 10,   # POST /api/channels/{id}/test (connects out at once), per client
     "create_client": 10,  # POST /api/clients, per IP
     "public": 60,         # unauthenticated endpoints, per IP
 }

@@ -1,9 +1,10 @@
 """The one settings object: every environment variable the platform reads, parsed and typed once."""
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -49,6 +50,28 @@ class Settings(BaseSettings):
     retention_function_name: str | None = None  # the API starts real runs there (asynchronously)
     admin_channel: str = Field("admin", min_length=1, description="Name of the platform operators' channel "
                                "(a channel of a client holding an admin key) told when a scheduled job fails.")
+    # Outbound policy (hydroponics/outbound.py): networks and host names that channels and AC units may
+    # reach although they are private, loopback, link-local or reserved. Empty (AWS): only public addresses.
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated networks (10.0.4.0/24, 127.0.0.1, fd00::/8) and host names (mail.farm.internal).",
+    )
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry for entry in value.replace(",", " ").split() if entry]
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _allowlist_entries(cls, entries: list[str]) -> list[str]:
+        from hydroponics.outbound import parse_allow_entry  # the policy owns what an entry may be
+
+        for entry in entries:
+            parse_allow_entry(entry)
+        return entries
 
     @model_validator(mode="after")
     def _needs_a_database(self) -> "Settings":

@@ -119,14 +119,14 @@ def test_the_test_endpoint_sends_now_and_records_a_test_row(http, farm, httpserv
     failed = http.post(f"/api/channels/{hook['id']}/test", headers=as_farm(farm))
     assert failed.status_code == 502
     error = failed.json()["error"]
-    assert error["code"] == "channel_failed" and "500" in error["details"][0]["reason"]
+    assert error["code"] == "channel_failed" and error["details"][0]["reason"] == "rejected by the server: HTTP 500"
     assert SECRET_PATH not in failed.text
     row, = notification_rows(kind="test", status="failed")
     assert row["last_error"] == error["details"][0]["reason"]
 
     down = new_channel(http, farm, "down-hook", "webhook", {"url": f"http://127.0.0.1:{free_port()}/{SECRET_PATH}"})
     reply = http.post(f"/api/channels/{down['id']}/test", headers=as_farm(farm))
-    assert reply.status_code == 502 and "Connection" in reply.text and SECRET_PATH not in reply.text
+    assert reply.status_code == 502 and reply.json()["error"]["details"][0]["reason"] == "could not connect"
     with session_scope() as session:
         tested = session.execute(text("SELECT details FROM events WHERE event_type = 'channel.tested'"
                                       " ORDER BY id")).scalars().all()

@@ -65,6 +65,14 @@ def rate_limited(name: str) -> Callable[..., None]:
     return dependency
 
 
+def client_rate_limited(name: str) -> Callable[..., None]:
+    """Per-client limit `name`, counted over all of the client's keys (the client may override it)."""
+    def dependency(request: Request, caller: Caller = Depends(current_caller),
+                   client_id: UUID = Depends(acting_client)) -> None:
+        _enforce(request, name, f"client:{client_id}", caller.rate_limits)
+    return dependency
+
+
 def ip_rate_limited(name: str) -> Callable[..., None]:
     """Per-source-IP limit `name`, for public and sign-up endpoints."""
     def dependency(request: Request) -> None:

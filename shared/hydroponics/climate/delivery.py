@@ -2,7 +2,9 @@
 settle it from the unit's answer, and retry an unreachable unit with backoff until it fails (alert, DLQ).
 
 The failure alert (climate/unit_alerts.py) has no rule: it goes to the unit's own `alert_channels`,
-and any later answer from the unit resolves it.
+and any later answer from the unit resolves it. A unit whose endpoint the outbound policy refuses
+(hydroponics/outbound.py) fails its command at once, with the policy's reason and the same alert:
+that is no outage, so it is neither retried nor sent to the DLQ.
 
 Each queue message names one command. Its first delivery claims the row (queued -> sent, or
 -> rejected by an interlock, never sent) and records the message id; the same message again is a
@@ -34,6 +36,7 @@ from hydroponics.db.models import AcCommand, AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hydroponics.events import record_event
 from hydroponics.observability import logger
+from hydroponics.outbound import OutboundRefused
 from hydroponics.settings import get_settings
 
 ACTOR = "ac_control"
@@ -80,7 +83,7 @@ def _probe_state(session: Session, unit: AcUnit, command: AcCommand, now: dateti
     body = message(unit, command.id, "status")
     try:
         reply = driver_for(unit).send(unit, body, str(command.id), get_climate_settings().send_timeout_seconds)
-    except Unreachable as exc:
+    except (Unreachable, OutboundRefused) as exc:
         logger.info("stale AC unit did not answer the status query", extra={"unit": str(unit.id), "error": str(exc)})
         return
     unit_answered(session, unit)
@@ -134,21 +137,22 @@ def settle(session: Session, unit: AcUnit, command: AcCommand, reply: Reply, act
         _event(session, "ac.command.accepted", command, note="the unit will acknowledge by callback")
 
 
-def _unreachable(command_id: uuid.UUID, error: str, last_try: bool) -> Outcome:
+def _unreachable(command_id: uuid.UUID, error: str, last_try: bool, refused: bool = False) -> Outcome:
+    """Record a failed send; on the last try (or a refusal by the outbound policy) fail the command and alert."""
     with session_scope() as session:
         locked = _locked(session, command_id)
         if locked is None or locked[1].status != "sent":
             return Outcome.DONE
         unit, command = locked
         _event(session, "ac.command.attempt_failed", command, attempt=command.attempts, error=error,
-               last_attempt=last_try)
-        if not last_try:
+               last_attempt=last_try or refused)
+        if not (last_try or refused):
             return Outcome.RETRY
         command.status = "failed"
-        command.reason = f"unit unreachable after {command.attempts} attempts: {error}"
+        command.reason = error if refused else f"unit unreachable after {command.attempts} attempts: {error}"
         _event(session, "ac.command.failed", command, reason=command.reason)
         unit_unreachable(session, unit, command, error)
-        return Outcome.GIVE_UP
+        return Outcome.DONE if refused else Outcome.GIVE_UP
 
 
 def deliver(command_id: uuid.UUID, message_id: str, receive_count: int) -> Outcome:
@@ -162,6 +166,8 @@ def deliver(command_id: uuid.UUID, message_id: str, receive_count: int) -> Outco
     body = message(unit, command.id, "command", command.command)
     try:
         reply = driver_for(unit).send(unit, body, str(command.id), settings.send_timeout_seconds)
+    except OutboundRefused as exc:
+        return _unreachable(command_id, str(exc), last_try=True, refused=True)
     except Unreachable as exc:
         return _unreachable(command_id, str(exc), receive_count >= settings.max_receives)
     with session_scope() as session:

@@ -2,6 +2,7 @@
 
 A unit's `alert_channels` are names of the client's notification channels (422 naming
 `alert_channels.<i>` otherwise); they are told when the unit is unreachable (climate/delivery.py).
+An endpoint the outbound policy refuses (hydroponics/outbound.py) is a 422 naming `endpoint`.
 """
 
 import uuid
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from hydroponics import outbound
 from hydroponics.climate.room import compressor_running
 from hydroponics.db.models import AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound
@@ -64,6 +66,8 @@ def _endpoint_problems(driver: str, endpoint: str | None, secret: str | None) ->
     parts = urlsplit(endpoint or "")
     if parts.scheme not in schemes or not parts.hostname:
         problems.append({"field": "endpoint", "reason": f"a {driver} unit needs a {'/'.join(sorted(schemes))} URL"})
+    elif refusal := outbound.target_refusal(parts.hostname):
+        problems.append({"field": "endpoint", "reason": refusal})
     if not secret:
         problems.append({"field": "secret", "reason": f"a {driver} unit needs the secret its controller signs with"})
     return problems

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hydroponics import outbound
 from hydroponics.db.models import NotificationChannel
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.notifications.delivery import guarding
@@ -161,6 +162,7 @@ def build_target(kind: str, config: BaseModel) -> Target:
     """The secret target of a validated config (checked by Apprise, or E.164 for SMS)."""
     if kind == "sms":
         return Target(config.phone_number, {})
+    check_outbound(kind, config)
     if kind == "email":
         target = _email_url(config)
     elif kind == "webhook":
@@ -169,6 +171,14 @@ def build_target(kind: str, config: BaseModel) -> Target:
         target = Target(config.url.get_secret_value().strip(), {})
     check_apprise_url(kind, target.url)
     return target
+
+
+def check_outbound(kind: str, config: BaseModel) -> None:
+    """422 when the outbound policy refuses the host the channel connects to (Slack's is Slack's own)."""
+    if kind == "email":
+        outbound.check_target("config.smtp_host", config.smtp_host, config.smtp_port)
+    elif kind in ("webhook", "teams"):
+        outbound.check_target("config.url", urlsplit(config.url.get_secret_value().strip()).hostname)
 
 
 def check_apprise_url(kind: str, url: str) -> None:

@@ -1,9 +1,13 @@
-"""Send one message through one channel (Apprise, or SNS for SMS), bounded in time, with a secret-free reason.
+"""Send one message through one channel (Apprise, or SNS for SMS), bounded in time, with the reason in our words.
 
-Apprise's own log lines name URLs, hosts and paths (a Slack or webhook path is the credential), so
-the `apprise` logger does not propagate to the function's logs; its lines are captured per send
-(apprise.LogCapture), and the failure reason kept from them has every piece of the channel's
-secret replaced by `***` before it is returned (and stored as `last_error`).
+Every Apprise send runs under the outbound policy (hydroponics/outbound.py): a target that resolves
+to a refused address fails with "refused by the outbound policy: ...", for good (not retried). Other
+failures are told in the platform's words ("could not connect", "timed out", "rejected by the
+server: 550", "rejected by the server: HTTP 500"), read from Apprise's log lines of the send
+(apprise.LogCapture), never the resolver's, socket's or library's own text. Those lines name URLs,
+hosts and paths (a Slack or webhook path is the credential), so the `apprise` logger does not
+propagate to the function's logs; the captured detail is logged for operators at debug level
+only with every piece of the channel's secret replaced by `***`.
 """
 
 import logging
@@ -19,7 +23,9 @@ from apprise.logger import LOGGER_NAME
 from apprise.plugins.email import NotifyEmail
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hydroponics import outbound
 from hydroponics.aws import client
+from hydroponics.observability import logger
 
 CONNECT_TIMEOUT_SECONDS = 5.0  # TCP connect (HTTP services)
 READ_TIMEOUT_SECONDS = 10.0  # HTTP response
@@ -33,13 +39,20 @@ _apprise_logger = logging.getLogger(LOGGER_NAME)
 _apprise_logger.propagate = False  # its lines reach the function's logs only through the captured reason
 _active: dict[int, list[str]] = {}  # secret pieces of the targets in use right now (any thread)
 _active_lock = threading.Lock()
-_KEEP = re.compile(r" - (WARNING|ERROR|CRITICAL) - |Socket Exception|Response Details|did not finish")
+_KEEP = re.compile(r" - (WARNING|ERROR|CRITICAL) - |Socket Exception|did not finish")
+# What the kept lines say, in the platform's words (first match wins: a reply's code beats the rest).
+_SMTP_CODE = re.compile(r"\((\d{3}), b['\"]|was refused: (\d{3})")
+_HTTP_CODE = re.compile(r"error=(\d{3})")
+_TIMED_OUT = re.compile(r"timed out|did not finish within", re.IGNORECASE)
+_TLS = re.compile(r"\[SSL|SSLError|certificate|TLS")
+_CONNECT = re.compile(r"connect|Errno|resolv|Name or service|unreachable|closed", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
     ok: bool
     error: str | None = None
+    retryable: bool = True  # False: trying again cannot help (refused by the outbound policy, bad target)
 
 
 def secret_pieces(target: str) -> list[str]:
@@ -98,10 +111,20 @@ def guarding(target: str) -> Iterator[None]:
             del _active[key]
 
 
-def _reason(captured: str, target: str, fallback: str) -> str:
-    lines = [line.split(" - ", 2)[-1] for line in captured.splitlines() if _KEEP.search(line)]
-    reason = " | ".join(dict.fromkeys(lines)) or fallback
-    return redact(reason, target)[:MAX_REASON]
+def failure_reason(captured: str) -> str:
+    """What went wrong, in the platform's words, from the warning and exception lines Apprise logged."""
+    kept = "\n".join(line.split(" - ", 2)[-1] for line in captured.splitlines() if _KEEP.search(line))
+    if match := _SMTP_CODE.search(kept):
+        return f"rejected by the server: {match.group(1) or match.group(2)}"
+    if match := _HTTP_CODE.search(kept):
+        return f"rejected by the server: HTTP {match.group(1)}"
+    if _TIMED_OUT.search(kept):
+        return "timed out"
+    if _TLS.search(kept):
+        return "could not establish a secure connection"
+    if _CONNECT.search(kept):
+        return "could not connect"
+    return "the service did not accept the message"
 
 
 def _apprise_server(target: str):
@@ -113,6 +136,7 @@ def _apprise_server(target: str):
     server.socket_read_timeout = READ_TIMEOUT_SECONDS
     if isinstance(server, NotifyEmail):  # smtplib uses this for every socket operation
         server.socket_connect_timeout = EMAIL_TIMEOUT_SECONDS
+    server.redirects = False  # whatever the URL says (?redirect=yes): a redirect is a failed delivery
     return server
 
 
@@ -124,10 +148,10 @@ def send_apprise(target: str, subject: str, body: str) -> DeliveryResult:
 def _send_apprise(target: str, subject: str, body: str) -> DeliveryResult:
     server = _apprise_server(target)
     if server is None:
-        return DeliveryResult(False, "the channel's target is not a valid Apprise URL")
+        return DeliveryResult(False, "the channel's target is not a valid Apprise URL", retryable=False)
     notifier = apprise.Apprise(asset=server.asset)
     notifier.add(server)
-    with apprise.LogCapture(level=logging.DEBUG) as captured:
+    with outbound.guarded() as guard, apprise.LogCapture(level=logging.DEBUG) as captured:
         try:
             ok = bool(notifier.notify(title=subject, body=body, body_format=apprise.NotifyFormat.TEXT))
         except Exception as exc:  # noqa: BLE001 - a plugin bug is a failed delivery, not a crashed batch
@@ -135,7 +159,12 @@ def _send_apprise(target: str, subject: str, body: str) -> DeliveryResult:
             _apprise_logger.warning("delivery raised %s: %s", type(exc).__name__, exc)
     if ok:
         return DeliveryResult(True)
-    return DeliveryResult(False, _reason(captured.getvalue(), target, "the service refused the message"))
+    if guard.refusal:
+        return DeliveryResult(False, guard.refusal, retryable=False)
+    reason = failure_reason(captured.getvalue())
+    logger.debug("channel delivery failed", extra={"reason": reason,
+                                                   "detail": redact(captured.getvalue(), target)[-MAX_REASON:]})
+    return DeliveryResult(False, reason)
 
 
 def send_sms(phone_number: str, subject: str, body: str) -> DeliveryResult:
@@ -143,8 +172,10 @@ def send_sms(phone_number: str, subject: str, body: str) -> DeliveryResult:
     try:
         with guarding(phone_number):
             client("sns").publish(PhoneNumber=phone_number, Message=message[:SMS_MAX])
-    except (BotoCoreError, ClientError) as exc:
-        return DeliveryResult(False, redact(f"SNS publish failed: {exc}", phone_number)[:MAX_REASON])
+    except ClientError as exc:
+        return DeliveryResult(False, f"rejected by the SMS service: {exc.response.get('Error', {}).get('Code', '?')}")
+    except BotoCoreError:
+        return DeliveryResult(False, "could not connect to the SMS service")
     return DeliveryResult(True)
 
 

@@ -6,7 +6,9 @@ held or digested is acknowledged without sending, so a redelivered message never
 The send happens outside any transaction; its outcome is written afterwards. A failure is handed
 back to SQS as a batch item failure, visible again after settings.notify_backoff_seconds for its
 receive count (about 1, 5, 15 min); after the last one the queue's redrive policy moves it to the
-dead-letter queue. If PostgreSQL cannot be reached every message of the batch is handed back.
+dead-letter queue. A failure that trying again cannot fix (the outbound policy refuses the channel's
+target) is recorded as the final failure at once and its message acknowledged, not retried.
+If PostgreSQL cannot be reached every message of the batch is handed back.
 """
 
 import json
@@ -68,6 +70,7 @@ class Claimed:
 class BatchOutcome:
     sent: int = 0
     skipped: int = 0  # already handled, or held by the cap
+    refused: int = 0  # failed for good (refused by the outbound policy): recorded, not retried
     failed: list[tuple[str, int]] = field(default_factory=list)  # (messageId, visibility seconds or -1: leave)
 
     def as_sqs_response(self) -> dict:
@@ -154,7 +157,7 @@ def is_final(receive: int) -> bool:
 
 
 def handle_message(record: dict) -> tuple[str, int]:
-    """One message: ('sent' | 'skipped', 0) or ('failed', visibility seconds)."""
+    """One message: ('sent' | 'skipped' | 'refused', 0) or ('failed', visibility seconds)."""
     notification_id = uuid.UUID(json.loads(record["body"])["notification_id"])
     claimed, status = _db(lambda session: claim(session, notification_id))
     if claimed is None:
@@ -165,7 +168,7 @@ def handle_message(record: dict) -> tuple[str, int]:
         return "skipped", 0
     result = deliver(claimed.channel_kind, claimed.target, claimed.subject, claimed.body)
     receive = receive_count(record)
-    final = is_final(receive)
+    final = is_final(receive) or not result.retryable
     _db(lambda session: record_outcome(session, claimed, result, final))
     log = {"notification_id": str(claimed.id), "channel_id": str(claimed.channel_id), "kind": claimed.kind,
            "attempt": claimed.attempts}
@@ -173,6 +176,8 @@ def handle_message(record: dict) -> tuple[str, int]:
         logger.info("notification sent", extra=log)
         return "sent", 0
     logger.warning("notification failed", extra=log | {"error": result.error, "final": final})
+    if not result.retryable:
+        return "refused", 0
     return "failed", backoff_for(receive)
 
 
@@ -203,6 +208,7 @@ def process_batch(records: list[dict], time_left: Callable[[], float] = lambda: 
         else:
             outcome.sent += state == "sent"
             outcome.skipped += state == "skipped"
+            outcome.refused += state == "refused"
     set_visibility(records, dict(outcome.failed))
     return outcome
 

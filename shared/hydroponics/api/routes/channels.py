@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hydroponics.api.changes import Changes
-from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
+from hydroponics.api.deps import acting_client, actor_of, client_rate_limited, current_caller, rate_limited
 from hydroponics.api.errors import error_body
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
@@ -22,6 +22,7 @@ from hydroponics.notifications.delivery import deliver
 from hydroponics.records.pagination import Page, PageRequest
 
 api_limit = rate_limited("api")
+test_limit = client_rate_limited("channel_test")  # each test connects out at once: a few a minute per client
 router = APIRouter(prefix="/api/channels", tags=["notification channels"], dependencies=[Depends(api_limit)])
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -126,9 +127,10 @@ def delete_channel(channel_id: UUID, client_id: UUID = Depends(acting_client),
     return Response(status_code=204)
 
 
-@router.post("/{channel_id}/test", response_model=TestResultOut,
-             responses={502: {"description": "the channel refused or could not be reached; the reason is given "
-                                             "(and recorded on the `test` row)"}},
+@router.post("/{channel_id}/test", response_model=TestResultOut, dependencies=[Depends(test_limit)],
+             responses={502: {"description": "the channel refused or could not be reached, or the outbound policy "
+                                             "refused its target; the reason is given (and recorded on the `test` "
+                                             "row)"}},
              summary="Send a test message now, through the channel (recorded in the delivery log)")
 def test_channel(channel_id: UUID, body: TestMessageIn | None = None, client_id: UUID = Depends(acting_client),
                  caller: Caller = Depends(current_caller), session: Session = Depends(db_session)) -> Any:

@@ -1,9 +1,15 @@
-"""HTTP driver: POST the signed message to the unit's controller; the signed reply carries the ack and state."""
+"""HTTP driver: POST the signed message to the unit's controller; the signed reply carries the ack and state.
+
+The request runs under the outbound policy (hydroponics/outbound.py): a controller that resolves to
+a refused address is never connected to (OutboundRefused), redirects are not followed, and at most
+outbound.MAX_RESPONSE_BYTES of the reply is read.
+"""
 
 import json
 
 import requests
 
+from hydroponics import outbound
 from hydroponics.climate.drivers import Reply, Unreachable
 from hydroponics.climate.signing import SIGNATURE_HEADER, sign, verify
 from hydroponics.db.models import AcUnit
@@ -11,15 +17,25 @@ from hydroponics.db.models import AcUnit
 
 def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(unit.secret or "", body)}
-    try:
-        response = requests.post(unit.endpoint or "", data=body, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
+    with outbound.guarded() as guard:
+        try:
+            response = requests.post(unit.endpoint or "", data=body, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            if guard.refusal:
+                raise outbound.OutboundRefused(guard.refusal) from None
+            raise Unreachable("timed out" if isinstance(exc, requests.Timeout) else "could not connect") from None
+    if guard.reply_too_slow:
+        raise Unreachable("timed out (the controller's reply did not arrive in time)")
     if response.status_code >= 500 or response.status_code in (408, 429):
         raise Unreachable(f"the controller answered HTTP {response.status_code}")
+    if 300 <= response.status_code < 400:
+        return Reply(outcome="refused", reason=f"the controller answered with a redirect (HTTP "
+                                                f"{response.status_code}); redirects are not followed")
     if response.status_code >= 400:
-        return Reply(outcome="refused", reason=f"the controller answered HTTP {response.status_code}: "
-                                                f"{response.text[:200]}")
+        return Reply(outcome="refused", reason=f"rejected by the controller: HTTP {response.status_code}")
+    if guard.reply_too_large:
+        return Reply(outcome="refused", reason=f"the controller's reply is larger than "
+                                                f"{outbound.MAX_RESPONSE_BYTES} bytes")
     if not verify(unit.secret, response.content, response.headers.get(SIGNATURE_HEADER)):
         return Reply(outcome="refused", reason="the controller's reply is not signed with the unit's secret")
     try:

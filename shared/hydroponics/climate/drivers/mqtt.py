@@ -2,6 +2,8 @@
 
 On the wire both directions are an envelope {"message": "<the JSON message>", "signature": "sha256=..."}
 (MQTT 3.1.1 has no headers). The endpoint is the broker: mqtt://[user:password@]host[:1883] or mqtts://.
+The platform's connection to the broker runs under the outbound policy (hydroponics/outbound.py), and
+never reconnects by itself (a reconnect would happen on the client's own thread, outside the check).
 """
 
 import json
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
+from hydroponics import outbound
 from hydroponics.climate.drivers import Reply, Unreachable
 from hydroponics.climate.signing import sign, verify
 from hydroponics.db.models import AcUnit
@@ -35,11 +38,13 @@ def opened(secret: str | None, payload: bytes) -> dict[str, Any] | None:
     return json.loads(raw) if verify(secret, raw, wrapped.get("signature")) else None
 
 
-def connect(endpoint: str, name: str, timeout: float) -> mqtt.Client:
+def connect(endpoint: str, name: str, timeout: float, reconnect: bool = True) -> mqtt.Client:
     """A connected client with its network loop running (Unreachable when the broker does not answer)."""
     parts = urlsplit(endpoint)
     connected = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:12]}")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:12]}",
+                         reconnect_on_failure=reconnect)
+    client.connect_timeout = timeout
     client.on_connect = lambda c, userdata, flags, reason, props: reason.is_failure or connected.set()
     if parts.scheme == "mqtts":
         client.tls_set()
@@ -47,8 +52,12 @@ def connect(endpoint: str, name: str, timeout: float) -> mqtt.Client:
         client.username_pw_set(parts.username, parts.password)
     try:
         client.connect(parts.hostname or "", parts.port or (8883 if parts.scheme == "mqtts" else 1883), keepalive=30)
-    except OSError as exc:
-        raise Unreachable(f"MQTT broker unreachable: {exc}") from exc
+    except outbound.OutboundRefused:
+        raise
+    except TimeoutError:
+        raise Unreachable("timed out connecting to the MQTT broker") from None
+    except (OSError, ValueError):
+        raise Unreachable("could not connect to the MQTT broker") from None
     client.loop_start()
     if not connected.wait(timeout):
         client.loop_stop()
@@ -66,7 +75,8 @@ def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
             reply.update(payload)
             answered.set()
 
-    client = connect(unit.endpoint or "", "ac-control", timeout)
+    with outbound.guarded():
+        client = connect(unit.endpoint or "", "ac-control", timeout, reconnect=False)
     try:
         client.on_message = on_message
         client.on_subscribe = lambda *args: subscribed.set()
@@ -76,8 +86,8 @@ def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
         published = client.publish(topic(unit.client_id, unit.id, "command"), envelope(unit.secret or "", body), qos=1)
         try:
             published.wait_for_publish(timeout)
-        except (RuntimeError, ValueError) as exc:
-            raise Unreachable(f"the command could not be published: {exc}") from exc
+        except (RuntimeError, ValueError):
+            raise Unreachable("the command could not be published to the MQTT broker") from None
         if not answered.wait(timeout):
             raise Unreachable(f"no acknowledgement from the unit within {timeout:g} s")
     finally:
