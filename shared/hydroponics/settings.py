@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     retention_function_name: str | None = None  # the API starts real runs there (asynchronously)
     admin_channel: str = Field("admin", min_length=1, description="Name of the platform operators' channel "
                                "(a channel of a client holding an admin key) told when a scheduled job fails.")
+
     # Outbound policy (hydroponics/outbound.py): networks and host names that channels and AC units may
     # reach although they are private, loopback, link-local or reserved. Empty (AWS): only public addresses.
     outbound_allow: Annotated[list[str], NoDecode] = Field(
