@@ -124,3 +124,14 @@ def test_environment_values_are_strings(resources, template):
     for block in blocks:
         for name, value in block.get("Variables", {}).items():
             assert isinstance(value, (str, dict)), (name, value)
+
+
+def test_the_rules_function_dead_letters_never_storable_readings_itself(resources):
+    """The store step sends a reading the database refuses for a data reason to the readings DLQ at
+    once: it needs the DLQ's URL and may send to that queue (and to no other readings queue)."""
+    rules = resources["RulesFunction"]["Properties"]
+    assert rules["Environment"]["Variables"]["READINGS_DEAD_LETTER_QUEUE_URL"] == {"Ref": "ReadingsDeadLetterQueue"}
+    may_send_to = [policy["SQSSendMessagePolicy"]["QueueName"] for policy in rules["Policies"]
+                   if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy]
+    assert {"Fn::GetAtt": ["ReadingsDeadLetterQueue", "QueueName"]} in may_send_to
+    assert {"Fn::GetAtt": ["ReadingsQueue", "QueueName"]} not in may_send_to

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, Vali
 
 from hydroponics.readings.messages import QueuedReading, legacy_sensor_id
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
+from hydroponics.text import Identifier, identifier
 
 MAX_BATCH = 500
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -21,13 +22,12 @@ class IncomingReading(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    sensor_type: str = Field(description=f"one of: {', '.join(SENSOR_TYPES)}")
+    sensor_type: identifier(50) = Field(description=f"one of: {', '.join(SENSOR_TYPES)}")
     value: Annotated[float, Strict()] = Field(description="the measurement, in the type's unit")
-    timestamp: str | Annotated[float, Strict()] | None = Field(
+    timestamp: identifier(64) | Annotated[float, Strict()] | None = Field(
         None, description="ISO-8601, or epoch seconds/milliseconds; defaults to the time it arrived")
-    location: str | None = Field(None, max_length=200)
-    sensor_id: str | None = Field(None, min_length=1, max_length=200,
-                                  description="the device's own sensor id; defaults to type@location")
+    location: identifier(200, min_length=0) | None = Field(None, description="blank is the same as none: 'default'")
+    sensor_id: Identifier | None = Field(None, description="the device's own sensor id; defaults to type@location")
 
     @field_validator("sensor_type")
     @classmethod
@@ -36,6 +36,11 @@ class IncomingReading(BaseModel):
         if known is None:
             raise ValueError(f"unknown sensor type {name!r}; known types: {', '.join(SENSOR_TYPES)}")
         return known.name
+
+    @field_validator("location")
+    @classmethod
+    def _blank_is_none(cls, location: str | None) -> str | None:
+        return location or None
 
     @field_validator("value")
     @classmethod
