@@ -124,6 +124,7 @@ class TextRule:
     pydantic's own string checks run, so the reason is this rule's and not a decoding error."""
 
     kind: Kind
+    trim: bool = True  # whitespace at either end (a device's trailing CR LF, say) is dropped, not refused
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_before_validator_function(self.check, handler(source))
@@ -131,8 +132,11 @@ class TextRule:
     def check(self, value: Any) -> Any:
         if self.kind == "json":
             problem = _json_problem(value, "", 0) if isinstance(value, (dict, list)) else None
+        elif isinstance(value, str):
+            value = value.strip() if self.trim else value
+            problem = text_problem(value, self.kind)
         else:
-            problem = text_problem(value, self.kind) if isinstance(value, str) else None
+            problem = None  # not a string: pydantic's own type check answers
         if problem:
             raise PydanticCustomError("text_rule", problem)
         return value
@@ -146,7 +150,8 @@ def identifier(max_length: int = IDENTIFIER_MAX, *, min_length: int = 1, pattern
 
 def token(max_length: int, *, min_length: int = 1) -> Any:
     """An opaque value kept exactly as sent (a secret, a cursor): the identifier rule, untrimmed."""
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), TextRule("identifier")]
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length),
+                     TextRule("identifier", trim=False)]
 
 
 def display_name(max_length: int = NAME_MAX, *, min_length: int = 1) -> Any:

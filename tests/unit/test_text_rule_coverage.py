@@ -31,24 +31,25 @@ def _rules(metadata: Any) -> list[TextRule]:
     return [item for item in metadata if isinstance(item, TextRule)]
 
 
-def unchecked_strings(annotation: Any, path: str, *, inside_json: bool = False, seen: frozenset = frozenset()
-                      ) -> list[str]:
-    """Paths below `annotation` where a string could arrive without the text rule."""
+def unchecked_strings(annotation: Any, path: str, *, inside_json: bool = False, checked: bool = False,
+                      seen: frozenset = frozenset()) -> list[str]:
+    """Paths below `annotation` where a string could arrive without the text rule. `checked`: a text
+    rule sits on this value (on a union, it checks whichever member a string would be)."""
     origin = get_origin(annotation)
     if origin is Annotated:
         base, *metadata = get_args(annotation)
         rules = _rules(metadata)
-        if any(rule.kind == "json" for rule in rules):
-            inside_json = True
-        if any(rule.kind != "json" for rule in rules) and base is str:
-            return []
-        return unchecked_strings(base, path, inside_json=inside_json, seen=seen)
+        inside_json = inside_json or any(rule.kind == "json" for rule in rules)
+        checked = checked or any(rule.kind != "json" for rule in rules)
+        return unchecked_strings(base, path, inside_json=inside_json, checked=checked, seen=seen)
     if inside_json:
         return []  # the json rule checks every key and string below it
+    if annotation is str and checked:
+        return []
     if annotation is Any or annotation is object:
         return [f"{path} (Any: may hold strings)"]
     if origin in (Union, types.UnionType):
-        return [p for arg in get_args(annotation) for p in unchecked_strings(arg, path, seen=seen)]
+        return [p for arg in get_args(annotation) for p in unchecked_strings(arg, path, checked=checked, seen=seen)]
     if origin is Literal or (inspect.isclass(annotation) and issubclass(annotation, Enum)):
         return []
     if origin in _CONTAINERS:

@@ -168,7 +168,9 @@ def dead_letter_refused(outcome: BatchOutcome) -> BatchOutcome:
             chunk = outcome.refused[start:start + 10]
             entries = [{"Id": str(i), "MessageBody": refusal.record.get("body") or "-", "MessageAttributes": {
                 "refused_code": _attribute(refusal.code), "refused_reason": _attribute(refusal.reason),
-                "original_message_id": _attribute(refusal.message_id)}} for i, refusal in enumerate(chunk)]
+                "original_message_id": _attribute(refusal.message_id),
+                "refused_on_receive": _attribute(str(refusal.record.get("attributes", {}).get(
+                    "ApproximateReceiveCount", "1")))}} for i, refusal in enumerate(chunk)]
             try:
                 reply = client("sqs").send_message_batch(QueueUrl=dlq_url, Entries=entries)
             except Exception:  # noqa: BLE001 - reported as failures below: SQS retries them
