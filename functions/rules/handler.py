@@ -37,7 +37,9 @@ def handler(event: dict, context: object) -> dict:
     metrics.add_metric(name="ReadingsStored", unit="Count", value=outcome.stored)
     evaluation = evaluate_or_retry(outcome)
     metrics.add_metric(name="ReadingMessagesFailed", unit="Count", value=len(outcome.failed_message_ids))
-    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids)}
+    # never storable, sent to the DLQ at once (listed in /admin/failed-tasks with the reason): alarm on it
+    metrics.add_metric(name="ReadingsRefused", unit="Count", value=len(outcome.refused))
+    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids), "refused": len(outcome.refused)}
     if evaluation is not None:
         metrics.add_metric(name="ReadingsEvaluated", unit="Count", value=evaluation.readings_evaluated)
         metrics.add_metric(name="AlertsOpened", unit="Count", value=len(evaluation.alerts_opened))

@@ -4,6 +4,11 @@ One consumer serves every dead-letter queue; settings.dead_letter_sources maps a
 work queue it catches for, which is where a retry sends the message back (a FIFO queue gets the
 original MessageGroupId and a fresh MessageDeduplicationId). Recording is idempotent on the SQS
 message id, so a DLQ message delivered twice is one row.
+
+A consumer that refuses a message at once as never storable (the readings store step) sends it to
+the DLQ itself with `refused_code`, `refused_reason` and `original_message_id` attributes: the row
+then carries that reason as its error, the code as `refusal_code`, and the original message id
+(a redelivered refusal is still one row).
 """
 
 import json
@@ -25,11 +30,12 @@ from hydroponics.settings import get_settings
 
 TASK_ORDER = Keyset("failed_tasks", {"t.failed_at": datetime, "t.id": uuid.UUID}, descending=True)
 ACTOR = "dead-letters"
-_COLUMNS = "t.id, t.source_queue, t.message_id, t.body, t.error, t.attributes, t.failed_at, t.status, t.resolved_at"
+_COLUMNS = ("t.id, t.source_queue, t.message_id, t.body, t.error, t.refusal_code, t.attributes, t.failed_at,"
+            " t.status, t.resolved_at")
 
 _RECORD = text("""
-    INSERT INTO failed_tasks (source_queue, message_id, body, error, attributes)
-    SELECT :source_queue, :message_id, :body, :error, CAST(:attributes AS jsonb)
+    INSERT INTO failed_tasks (source_queue, message_id, body, error, refusal_code, attributes)
+    SELECT :source_queue, :message_id, :body, :error, :refusal_code, CAST(:attributes AS jsonb)
     WHERE NOT EXISTS (SELECT 1 FROM failed_tasks WHERE message_id = :message_id)
     RETURNING id
 """)
@@ -42,6 +48,7 @@ class FailedTaskRecord:
     message_id: str | None
     body: str
     error: str | None
+    refusal_code: str | None
     attributes: dict[str, Any]
     failed_at: datetime
     status: str
@@ -68,25 +75,40 @@ def _notification_error(session: Session, body: str) -> tuple[str | None, uuid.U
     return (row.last_error, row.client_id) if row else ("notification row not found", None)
 
 
+def _attribute(record: dict, name: str) -> str | None:
+    return (record.get("messageAttributes") or {}).get(name, {}).get("stringValue")
+
+
+def _refusal(record: dict) -> tuple[str, str] | None:
+    """(code, reason) of a message its consumer dead-lettered at once as never storable."""
+    code, reason = _attribute(record, "refused_code"), _attribute(record, "refused_reason")
+    return (code, reason or "refused") if code else None
+
+
 def record_dead_letter(session: Session, record: dict, source_arn: str) -> uuid.UUID | None:
     """One failed_tasks row for one DLQ record; None when its message id was recorded already."""
     body = record.get("body", "")
-    message_id = record.get("messageId")
+    refusal = _refusal(record)
+    message_id = (_attribute(record, "original_message_id") if refusal else None) or record.get("messageId")
     # Serialise recorders of the same message id (no unique index on it): redelivery makes no second row.
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('failed_task:' || :mid))"), {"mid": message_id or ""})
     error, client_id = _notification_error(session, body)
     receives = record.get("attributes", {}).get("ApproximateReceiveCount")
-    if error is None:
+    if refusal is not None:
+        error = f"refused at once, never storable: {refusal[1]}"
+    elif error is None:
         error = f"moved to the dead-letter queue {queue_name(source_arn)}" + (
             f" after {receives} receives" if receives else "")
     attributes = dict(record.get("attributes", {})) | {
         "dead_letter_queue": source_arn, "message_attributes": record.get("messageAttributes", {})}
     task_id = session.scalar(_RECORD, {"source_queue": source_queue_of(source_arn), "message_id": message_id,
-                                       "body": body, "error": error, "attributes": json.dumps(attributes)})
+                                       "body": body, "error": error, "refusal_code": refusal and refusal[0],
+                                       "attributes": json.dumps(attributes)})
     if task_id is not None:
         record_event(session, "failed_task.recorded", client_id=client_id, actor=ACTOR, subject_type="failed_task",
                      subject_id=task_id, details={"dead_letter_queue": queue_name(source_arn),
-                                                  "message_id": message_id, "error": error})
+                                                  "message_id": message_id, "error": error,
+                                                  "refusal_code": refusal and refusal[0]})
     return task_id
 
 

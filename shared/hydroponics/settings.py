@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     aws_region: str = Field("us-east-1", validation_alias="AWS_DEFAULT_REGION")
     readings_queue_url: str | None = None
+    # where the store step sends, at once, a reading message that can never be stored
+    readings_dead_letter_queue_url: str | None = None
     notifications_queue_url: str | None = None
     ac_commands_queue_url: str | None = None
     idempotency_table: str | None = None

@@ -155,3 +155,12 @@ def test_retention_runs_daily_at_two_and_can_alert(resources):
     assert retention["Events"]["Daily"]["Properties"]["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["NotificationsQueue", "QueueName"]}}} in retention[
         "Policies"]
+def test_the_rules_function_dead_letters_never_storable_readings_itself(resources):
+    """The store step sends a reading the database refuses for a data reason to the readings DLQ at
+    once: it needs the DLQ's URL and may send to that queue (and to no other readings queue)."""
+    rules = resources["RulesFunction"]["Properties"]
+    assert rules["Environment"]["Variables"]["READINGS_DEAD_LETTER_QUEUE_URL"] == {"Ref": "ReadingsDeadLetterQueue"}
+    may_send_to = [policy["SQSSendMessagePolicy"]["QueueName"] for policy in rules["Policies"]
+                   if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy]
+    assert {"Fn::GetAtt": ["ReadingsDeadLetterQueue", "QueueName"]} in may_send_to
+    assert {"Fn::GetAtt": ["ReadingsQueue", "QueueName"]} not in may_send_to

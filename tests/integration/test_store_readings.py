@@ -65,13 +65,18 @@ def test_calibration_in_force_is_applied_and_raw_value_kept(platform_db, client_
     assert rows[1][0] == pytest.approx(6.0 * 1.1 + 0.5) and rows[1][1] == 6.0
 
 
-def test_a_bad_message_fails_alone(platform_db, client_id):
+def test_a_bad_message_is_refused_alone_with_the_reason(platform_db, client_id):
     unknown_client = _reading(uuid.uuid4(), 1)  # refused by the database (no such client)
     good = [_record(_reading(client_id, i)) for i in range(5)]
     bad_db, bad_json = _record(unknown_client), _record("{not json")
     outcome = store_sqs_batch(good[:2] + [bad_db, bad_json] + good[2:])
-    assert sorted(outcome.failed_message_ids) == sorted([bad_db["messageId"], bad_json["messageId"]])
+    assert outcome.failed_message_ids == []  # never storable: not handed back for retries
+    refused = {refusal.message_id: (refusal.code, refusal.reason) for refusal in outcome.refused}
+    assert refused.keys() == {bad_db["messageId"], bad_json["messageId"]}
+    assert refused[bad_db["messageId"]][0] == "23503" and "foreign key" in refused[bad_db["messageId"]][1]
+    assert refused[bad_json["messageId"]][0] == "unreadable"
     assert outcome.stored == 5 and _count(platform_db) == 5
+    assert sorted(mid for mid, _ in outcome.readings) == sorted(r["messageId"] for r in good)
 
 
 def test_database_down_is_an_outage_not_a_bad_message(platform_db, client_id, monkeypatch):

@@ -7,20 +7,30 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hydroponics.errors import DomainError
 from hydroponics.observability import logger
+from hydroponics.text import UNPAIRED_SURROGATE, escaped
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
                429: "rate_limited", 503: "service_unavailable"}
 
 
+def _echoable(detail: dict) -> dict:
+    """A detail whose field and reason can be sent back as JSON: a field path may hold a key the caller
+    sent (a NUL, an unpaired surrogate, which would not even encode), so such characters are escaped."""
+    return {key: escaped(value) if key in ("field", "reason") and isinstance(value, str) else value
+            for key, value in detail.items()}
+
+
 def error_body(code: str, message: str, details: list | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or []}}
+    return {"error": {"code": code, "message": message,
+                      "details": [_echoable(d) if isinstance(d, dict) else d for d in details or []]}}
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict]:
     """One entry per invalid field: where it is (dotted) and why it was refused."""
     return [
-        {"field": ".".join(str(part) for part in err["loc"] if part != "body") or "body", "reason": err["msg"]}
+        {"field": ".".join(str(part) for part in err["loc"] if part != "body") or "body",
+         "reason": UNPAIRED_SURROGATE if err["type"] == "string_unicode" else err["msg"]}
         for err in exc.errors()
     ]
 

@@ -24,6 +24,7 @@ from hydroponics.events import record_event
 from hydroponics.observability import logger
 from hydroponics.records.pagination import Keyset, Page, PageRequest
 from hydroponics.settings import get_settings
+from hydroponics.text import identifier
 
 Source = Literal["operator", "rule"]
 STALE_QUEUED = timedelta(minutes=2)  # a queued command this old has probably lost its queue message
@@ -38,9 +39,9 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     power: Literal["on", "off"] | None = None
-    mode: str | None = Field(None, min_length=1, max_length=30)
+    mode: identifier(30) | None = None
     setpoint: float | None = Field(None, allow_inf_nan=False, description="degrees Celsius")
-    fan: str | None = Field(None, min_length=1, max_length=30)
+    fan: identifier(30) | None = None
 
     @model_validator(mode="after")
     def _something(self) -> "Command":

@@ -22,6 +22,7 @@ from hydroponics.db.models import AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.events import record_event
 from hydroponics.notifications.outbox import unknown_channels
+from hydroponics.text import identifier
 
 Driver = Literal["http", "mqtt", "simulated"]
 SETTINGS = ("power", "mode", "setpoint", "fan")  # the state fields a command can set
@@ -33,10 +34,10 @@ class Capabilities(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    modes: list[str] = Field(min_length=1, max_length=10, examples=[["cool", "fan", "dry"]])
+    modes: list[identifier(30)] = Field(min_length=1, max_length=10, examples=[["cool", "fan", "dry"]])
     setpoint_min: float = Field(ge=-20, le=60)
     setpoint_max: float = Field(ge=-20, le=60)
-    fan_speeds: list[str] = Field(min_length=1, max_length=10, examples=[["auto", "low", "high"]])
+    fan_speeds: list[identifier(30)] = Field(min_length=1, max_length=10, examples=[["auto", "low", "high"]])
 
     @model_validator(mode="after")
     def _range(self) -> "Capabilities":

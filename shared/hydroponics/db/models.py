@@ -527,6 +527,8 @@ class FailedTask(Base):
     message_id: Mapped[str | None]
     body: Mapped[str]  # raw message body (not necessarily JSON)
     error: Mapped[str | None]
+    # SQLSTATE or 'unreadable' when the consumer dead-lettered it at once as never storable
+    refusal_code: Mapped[str | None]
     attributes: Mapped[JsonObject]
     failed_at: Mapped[CreatedAt]
     status: Mapped[str] = mapped_column(server_default=text("'failed'"))

@@ -1,8 +1,16 @@
-"""The store step of the readings queue consumer: one statement per batch, per-message failures.
+"""The store step of the readings queue consumer: one statement per batch, per-message outcomes.
 
-A message that cannot be parsed, or whose row the database refuses, is reported alone as a batch
-item failure (SQS retries it and finally moves it to the DLQ); the rest of the batch is stored.
-If the database cannot be reached, every message is reported and made visible again after a
+A message that can never be stored is refused at once: one that cannot be parsed, or whose row
+the database refuses for a data reason (SQLSTATE class 22, data exception, or 23, integrity
+constraint violation: a NUL the JSON-to-text cast cannot hold, an unknown client). It goes
+straight to the readings DLQ with the reason as message attributes (the dead-letters function
+lists it in /admin/failed-tasks with that reason) and is not reported as a batch item failure,
+so it does not spin through the queue's receives. Any other refusal of one message is reported
+alone as a batch item failure (SQS retries it, finally into the DLQ); the rest of the batch is
+stored either way.
+
+If the database cannot be reached (connection lost or refused, SQLSTATE class 08, 53 or 57:
+shutting down, out of connections), every message is reported and made visible again after a
 backoff (15 s doubling to 5 min, by receive count) instead of the queue's 6-minute visibility
 timeout, so readings buffered during an outage are stored soon after PostgreSQL is back.
 """
@@ -19,19 +27,38 @@ from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
 from hydroponics.settings import get_settings
+from hydroponics.text import escaped
 
 FIRST_BACKOFF_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
+DATA_SQLSTATE_CLASSES = ("22", "23")  # this row can never be stored, whenever it is tried
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")  # the database, not the row: try again later
+UNREADABLE = "unreadable"  # the refusal code of a message that is no reading at all
+MAX_REASON_CHARS = 1000
 
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached (down, restarting, refusing connections)."""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A message that can never be stored, and why: the SQLSTATE (or `unreadable`) and the reason."""
+
+    record: dict
+    code: str
+    reason: str
+
+    @property
+    def message_id(self) -> str:
+        return self.record.get("messageId", "")
+
+
 @dataclass
 class BatchOutcome:
     stored: int = 0
     failed_message_ids: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
     # every reading now in the table (new, or already there from an earlier delivery), by message id:
     # what the rules step evaluates
     readings: list[tuple[str, QueuedReading]] = field(default_factory=list)
@@ -47,29 +74,54 @@ def _parse(records: list[dict], outcome: BatchOutcome) -> list[tuple[str, Queued
             parsed.append((record["messageId"], QueuedReading.model_validate_json(record["body"])))
         except (ValidationError, KeyError, TypeError) as exc:
             logger.warning("unreadable reading message", extra={"message_id": record.get("messageId"), "error": str(exc)})
-            outcome.failed_message_ids.append(record.get("messageId", ""))
+            outcome.refused.append(Refusal(record, UNREADABLE, f"not a queued reading: {exc}"))
     return parsed
 
 
-def _store_one_by_one(session: Session, parsed: list[tuple[str, QueuedReading]], outcome: BatchOutcome) -> None:
-    """Fallback after the batch statement failed: a savepoint per message isolates the bad ones."""
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE PostgreSQL answered with (pg8000 puts the error's fields in its first argument)."""
+    fields = getattr(exc.orig, "args", None) or [None]
+    return fields[0].get("C") if isinstance(fields[0], dict) else None
+
+
+def database_reason(exc: DBAPIError) -> str:
+    """The database's own words: its message and detail (not its context, which quotes the data)."""
+    fields = getattr(exc.orig, "args", None) or [None]
+    if not isinstance(fields[0], dict):
+        return str(exc.orig)
+    return ": ".join(part for part in (fields[0].get("M"), fields[0].get("D")) if part)
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or (sqlstate(exc) or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+
+
+def _store_one_by_one(session: Session, parsed: list[tuple[str, QueuedReading]], records: dict[str, dict],
+                      outcome: BatchOutcome) -> set[str]:
+    """Fallback after the batch statement failed: a savepoint per message isolates the bad ones.
+    Returns the ids of the messages not stored."""
+    not_stored = set()
     for message_id, reading in parsed:
         try:
             with session.begin_nested():
                 outcome.stored += store_readings(session, [reading])
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            if _unavailable(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
-            logger.warning("reading refused", extra={"message_id": message_id, "error": str(exc.orig)})
-            outcome.failed_message_ids.append(message_id)
+            code, reason = sqlstate(exc), database_reason(exc)
+            logger.warning("reading refused", extra={"message_id": message_id, "sqlstate": code, "error": reason})
+            not_stored.add(message_id)
+            if (code or "")[:2] in DATA_SQLSTATE_CLASSES:
+                outcome.refused.append(Refusal(records[message_id], code, reason))
+            else:
+                outcome.failed_message_ids.append(message_id)
+    return not_stored
 
 
-def store_sqs_batch(records: list[dict]) -> BatchOutcome:
-    """Store a batch of SQS records; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
-    outcome = BatchOutcome()
-    parsed = _parse(records, outcome)
+def store_parsed(parsed: list[tuple[str, QueuedReading]], records: dict[str, dict], outcome: BatchOutcome) -> None:
+    """Store parsed readings into `outcome`; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
     if not parsed:
-        return outcome
+        return
     connected = False
     try:
         with session_scope() as session:
@@ -77,18 +129,59 @@ def store_sqs_batch(records: list[dict]) -> BatchOutcome:
             connected = True
             outcome.stored = store_readings(session, [reading for _, reading in parsed])  # one statement
         outcome.readings = parsed
-        return outcome
+        return
     except DBAPIError as exc:
-        if not connected or exc.connection_invalidated:  # failing to connect is an outage, not a bad message
+        if not connected or _unavailable(exc):  # failing to connect is an outage, not a bad message
             raise DatabaseUnavailable(str(exc)) from exc
-        logger.warning("batch refused by the database; storing message by message", extra={"error": str(exc.orig)})
+        logger.warning("batch refused by the database; storing message by message",
+                       extra={"sqlstate": sqlstate(exc), "error": database_reason(exc)})
     try:
         with session_scope() as session:
-            _store_one_by_one(session, parsed, outcome)
+            not_stored = _store_one_by_one(session, parsed, records, outcome)
     except DBAPIError as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    refused = set(outcome.failed_message_ids)
-    outcome.readings = [(message_id, reading) for message_id, reading in parsed if message_id not in refused]
+    outcome.readings = [(message_id, reading) for message_id, reading in parsed if message_id not in not_stored]
+
+
+def store_sqs_batch(records: list[dict]) -> BatchOutcome:
+    """Store a batch of SQS records (no queue calls: refusals are in `refused`); raises
+    DatabaseUnavailable if PostgreSQL cannot be reached."""
+    outcome = BatchOutcome()
+    store_parsed(_parse(records, outcome), {r.get("messageId", ""): r for r in records}, outcome)
+    return outcome
+
+
+def _attribute(value: str) -> dict[str, str]:
+    # SQS attribute values must be valid XML characters: escape the rest, and keep them short
+    return {"DataType": "String", "StringValue": escaped(value)[:MAX_REASON_CHARS] or "-"}
+
+
+def dead_letter_refused(outcome: BatchOutcome) -> BatchOutcome:
+    """Send the refused messages to the readings DLQ now, with their reason; any the DLQ does not take
+    (or all, without a DLQ configured) are reported as batch item failures instead, so none is lost."""
+    if not outcome.refused:
+        return outcome
+    dlq_url = get_settings().readings_dead_letter_queue_url
+    not_sent = {refusal.message_id for refusal in outcome.refused}
+    if dlq_url:
+        for start in range(0, len(outcome.refused), 10):
+            chunk = outcome.refused[start:start + 10]
+            entries = [{"Id": str(i), "MessageBody": refusal.record.get("body") or "-", "MessageAttributes": {
+                "refused_code": _attribute(refusal.code), "refused_reason": _attribute(refusal.reason),
+                "original_message_id": _attribute(refusal.message_id),
+                "refused_on_receive": _attribute(str(refusal.record.get("attributes", {}).get(
+                    "ApproximateReceiveCount", "1")))}} for i, refusal in enumerate(chunk)]
+            try:
+                reply = client("sqs").send_message_batch(QueueUrl=dlq_url, Entries=entries)
+            except Exception:  # noqa: BLE001 - reported as failures below: SQS retries them
+                logger.exception("could not dead-letter refused readings", extra={"messages": len(chunk)})
+                continue
+            not_sent -= {chunk[int(ok["Id"])].message_id for ok in reply.get("Successful", [])}
+    else:
+        logger.warning("READINGS_DEAD_LETTER_QUEUE_URL is not set; refused readings are retried")
+    if not_sent:
+        outcome.failed_message_ids.extend(mid for mid in not_sent if mid not in outcome.failed_message_ids)
+    outcome.refused = [refusal for refusal in outcome.refused if refusal.message_id not in not_sent]
     return outcome
 
 
@@ -111,9 +204,15 @@ def retry_later(records: list[dict]) -> BatchOutcome:
 
 
 def store_or_retry_later(records: list[dict]) -> BatchOutcome:
-    """The store step as the rules function runs it: store, or back off while PostgreSQL is down."""
+    """The store step as the rules function runs it: store, dead-letter what can never be stored, or
+    back off while PostgreSQL is down."""
+    outcome = BatchOutcome()
+    parsed = _parse(records, outcome)
     try:
-        return store_sqs_batch(records)
+        store_parsed(parsed, {r.get("messageId", ""): r for r in records}, outcome)
     except DatabaseUnavailable as exc:
         logger.warning("database unavailable; readings stay queued", extra={"messages": len(records), "error": str(exc)})
-        return retry_later(records)
+        refused = outcome.refused  # unreadable, or refused before the connection went: never storable
+        outcome = retry_later([r for r in records if r.get("messageId", "") not in {x.message_id for x in refused}])
+        outcome.refused = refused
+    return dead_letter_refused(outcome)

@@ -5,10 +5,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, ValidationError, ValidationInfo,
+    field_validator,
+)
 
 from hydroponics.readings.messages import QueuedReading, legacy_sensor_id
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
+from hydroponics.text import IDENTIFIER_MAX, Identifier, TextRule, identifier
 
 MAX_BATCH = 500
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -16,18 +20,28 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _EPOCH_MS_THRESHOLD = 1e11  # numbers above this are epoch milliseconds, below it seconds
 
 
+def _string_or_number(raw: Any) -> Any:
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float, type(None))):
+        raise ValueError("must be ISO-8601 text or a number of epoch seconds or milliseconds")
+    return raw
+
+
+# The shape check and the text rule on the whole union: one error naming `timestamp`, not one per member.
+Timestamp = Annotated[Annotated[str, StringConstraints(max_length=64)] | Annotated[float, Strict()] | None,
+                      TextRule("identifier"), BeforeValidator(_string_or_number)]
+
+
 class IncomingReading(BaseModel):
     """One reading in a device's request. Unknown extra fields are ignored (old firmware sends some)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    sensor_type: str = Field(description=f"one of: {', '.join(SENSOR_TYPES)}")
+    sensor_type: identifier(50) = Field(description=f"one of: {', '.join(SENSOR_TYPES)}")
     value: Annotated[float, Strict()] = Field(description="the measurement, in the type's unit")
-    timestamp: str | Annotated[float, Strict()] | None = Field(
+    timestamp: Timestamp = Field(
         None, description="ISO-8601, or epoch seconds/milliseconds; defaults to the time it arrived")
-    location: str | None = Field(None, max_length=200)
-    sensor_id: str | None = Field(None, min_length=1, max_length=200,
-                                  description="the device's own sensor id; defaults to type@location")
+    location: identifier(200, min_length=0) | None = Field(None, description="blank is the same as none: 'default'")
+    sensor_id: Identifier | None = Field(None, description="the device's own sensor id; defaults to type@location")
 
     @field_validator("sensor_type")
     @classmethod
@@ -36,6 +50,11 @@ class IncomingReading(BaseModel):
         if known is None:
             raise ValueError(f"unknown sensor type {name!r}; known types: {', '.join(SENSOR_TYPES)}")
         return known.name
+
+    @field_validator("location")
+    @classmethod
+    def _blank_is_none(cls, location: str | None) -> str | None:
+        return location or None
 
     @field_validator("value")
     @classmethod
@@ -78,8 +97,13 @@ def parse_timestamp(raw: str | float | None, received_at: datetime) -> datetime:
 
 
 def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
-    return [{"field": prefix + (".".join(str(part) for part in err["loc"]) or "reading"),
-             "reason": err["msg"].removeprefix("Value error, ")} for err in exc.errors()]
+    """One error per field of the reading (a reading is flat: what pydantic adds to a location names a
+    union member, not a field)."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        errors.setdefault(prefix + (str(err["loc"][0]) if err["loc"] else "reading"),
+                          err["msg"].removeprefix("Value error, "))
+    return [{"field": field, "reason": reason} for field, reason in errors.items()]
 
 
 def validate_reading(raw: Any, client_id: UUID, received_at: datetime,
@@ -95,9 +119,14 @@ def validate_reading(raw: Any, client_id: UUID, received_at: datetime,
         recorded_at = parse_timestamp(reading.timestamp, received_at)
     except ValueError as exc:
         return None, [{"field": f"{prefix}timestamp", "reason": str(exc)}]
+    sensor = reading.sensor_id or legacy_sensor_id(reading.sensor_type, reading.location)
+    if len(sensor) > IDENTIFIER_MAX:  # type@location can outgrow a sensor id
+        room = IDENTIFIER_MAX - len(reading.sensor_type) - 1
+        return None, [{"field": f"{prefix}location", "reason": f"must have at most {room} characters without a "
+                       f"sensor_id: the sensor is named {reading.sensor_type}@<location>, at most {IDENTIFIER_MAX}"}]
     return QueuedReading(
         client_id=client_id,
-        sensor=reading.sensor_id or legacy_sensor_id(reading.sensor_type, reading.location),
+        sensor=sensor,
         sensor_type=reading.sensor_type,
         location=reading.location,
         value=reading.value,

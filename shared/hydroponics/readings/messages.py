@@ -5,6 +5,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hydroponics.text import Identifier, identifier
+
 
 class QueuedReading(BaseModel):
     """One accepted reading. `sensor` is the device's own sensor id (legacy devices: type@location)."""
@@ -12,9 +14,9 @@ class QueuedReading(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     client_id: UUID
-    sensor: str = Field(min_length=1, max_length=200)
-    sensor_type: str = Field(min_length=1, max_length=50)
-    location: str | None = Field(None, max_length=200)
+    sensor: Identifier
+    sensor_type: identifier(50)
+    location: identifier(200, min_length=0) | None = None  # "" in messages queued before blank meant none
     value: float = Field(allow_inf_nan=False)
     recorded_at: datetime
     received_at: datetime

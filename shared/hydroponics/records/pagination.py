@@ -32,6 +32,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from hydroponics.errors import InvalidInput
+from hydroponics.text import storable_problem, token
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -46,8 +47,8 @@ class PageRequest(BaseModel):
     """The `limit` and `cursor` query parameters of a list."""
 
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"items per page (at most {MAX_LIMIT})")
-    cursor: str | None = Field(None, min_length=1, max_length=MAX_CURSOR_LENGTH,
-                               description="next_cursor of the previous page; omit for the first page")
+    cursor: token(MAX_CURSOR_LENGTH) | None = Field(None,
+                                                    description="next_cursor of the previous page; omit for the first page")
 
 
 class Page(BaseModel, Generic[T]):
@@ -92,8 +93,8 @@ def _decode_value(raw: Any, kind: KeyType) -> Any:
         raise TypeError("not an integer")
     if kind is float and (isinstance(raw, bool) or not isinstance(raw, (int, float))):
         raise TypeError("not a number")
-    if kind is str and not isinstance(raw, str):
-        raise TypeError("not a string")
+    if kind is str and (not isinstance(raw, str) or storable_problem(raw)):
+        raise TypeError("not a string PostgreSQL can compare")
     return kind(raw)
 
 

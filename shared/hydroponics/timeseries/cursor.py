@@ -5,6 +5,7 @@ import binascii
 import json
 from datetime import datetime
 
+from hydroponics.text import storable_problem
 from hydroponics.timeseries.base import SeriesPosition, Window
 
 _VERSION = 1
@@ -41,7 +42,7 @@ def decode_cursor(cursor: str, window: Window) -> SeriesPosition:
         at = datetime.fromisoformat(payload.get("t"))
     except (TypeError, ValueError):
         raise InvalidCursor("cursor is malformed") from None
-    if at.tzinfo is None or not isinstance(sensor, str) or not sensor:
+    if at.tzinfo is None or not isinstance(sensor, str) or not sensor or storable_problem(sensor):
         raise InvalidCursor("cursor is malformed")
     if issued_for != window.value:
         raise InvalidCursor(f"cursor belongs to window {issued_for!r}, not {window.value!r}")

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.api.deps import acting_client, actor_of, current_caller, ip_rate_limited, rate_limited
@@ -16,23 +16,24 @@ from hydroponics.climate import commands, delivery, units
 from hydroponics.climate.signing import SIGNATURE_HEADER
 from hydroponics.db.models import AcCommand, AcUnit
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import Identifier, display_name, identifier, token
 
 api_limit = rate_limited("api")
 control_limit = rate_limited("ac_control")
 callback_limit = ip_rate_limited("public")
-ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ChannelName = identifier(100)
 router = APIRouter(prefix="/api/ac", tags=["air conditioning"])
 
 
 class UnitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    location: str = Field(min_length=1, max_length=200, description="the room or bay it conditions")
+    name: display_name(200)
+    location: Identifier = Field(description="the room or bay it conditions")
     driver: units.Driver = Field(description="http: a controller endpoint; mqtt: a broker; simulated: in-process")
-    endpoint: str | None = Field(None, max_length=500,
+    endpoint: identifier(500) | None = Field(None,
                                  examples=["https://10.0.4.20/ac", "mqtts://broker.example:8883"])
-    secret: str | None = Field(None, min_length=16, max_length=200,
+    secret: token(200, min_length=16) | None = Field(None,
                                description="shared with the controller, which signs with it; never shown again")
     capabilities: units.Capabilities
     safety: units.Safety = Field(default_factory=units.Safety)
@@ -92,7 +93,7 @@ def register_unit(body: UnitIn, client_id: UUID = Depends(acting_client), caller
 
 @router.get("/units", response_model=list[UnitOut], dependencies=[Depends(api_limit)],
             summary="The client's AC units with their last known state")
-def list_units(location: Annotated[str | None, Query(max_length=200)] = None, client_id: UUID = Depends(acting_client),
+def list_units(location: Annotated[Identifier | None, Query()] = None, client_id: UUID = Depends(acting_client),
                session: Session = Depends(db_session)) -> list[AcUnit]:
     return units.list_units(session, client_id, location)
 

@@ -14,6 +14,7 @@ from hydroponics.auth.caller import Caller
 from hydroponics.events import record_event
 from hydroponics import dead_letters
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/admin/failed-tasks", tags=["admin"], dependencies=[Depends(api_limit)])
@@ -24,7 +25,10 @@ class FailedTaskOut(BaseModel):
     source_queue: str = Field(description="the work queue the message came from (where a retry sends it)")
     message_id: str | None
     body: str
-    error: str | None = Field(description="the last error (a notification's last delivery error)")
+    error: str | None = Field(description="the last error (a notification's last delivery error; the database's "
+                                          "reason for a reading refused at once)")
+    refusal_code: str | None = Field(description="set when the message was dead-lettered at once as never "
+                                                  "storable: the database's SQLSTATE, or `unreadable`")
     attributes: dict[str, Any] = Field(description="SQS attributes: receive count, MessageGroupId (FIFO), the DLQ")
     failed_at: datetime
     status: str = Field(description="failed, redriven or discarded")
@@ -39,7 +43,7 @@ def _event(session: Session, caller: Caller, task: dead_letters.FailedTaskRecord
 @router.get("", response_model=Page[FailedTaskOut], summary="Messages that ended on a dead-letter queue, newest first")
 def list_failed_tasks(page: Annotated[PageRequest, Query()],
                       status: Literal["failed", "redriven", "discarded"] | None = None,
-                      source_queue: Annotated[str | None, Query(max_length=2000)] = None,
+                      source_queue: Annotated[identifier(2000) | None, Query()] = None,
                       _: Caller = Depends(require_admin), session: Session = Depends(db_session)) -> Any:
     return dead_letters.list_failed_tasks(session, page, status, source_queue)
 

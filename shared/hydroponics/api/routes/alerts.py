@@ -13,6 +13,7 @@ from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_l
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import free_text
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[Depends(api_limit)])
@@ -26,7 +27,7 @@ def _utc(at: datetime) -> datetime:
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(None, min_length=1, max_length=2000, description="why; kept in the events log")
+    note: free_text(2000, min_length=1) | None = Field(None, description="why; kept in the events log")
 
 
 class AlertOut(BaseModel):

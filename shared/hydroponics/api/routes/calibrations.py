@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
@@ -14,6 +14,7 @@ from hydroponics.auth.caller import Caller
 from hydroponics.events import record_event
 from hydroponics.records import calibrations
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import display_name, free_text, identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api", tags=["calibrations"], dependencies=[Depends(api_limit)])
@@ -25,7 +26,7 @@ def as_utc(moment: datetime) -> datetime:
 
 
 Moment = Annotated[datetime, AfterValidator(as_utc)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = display_name(200)
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -34,7 +35,7 @@ class ReferenceSolution(BaseModel):
 
     name: Text | None = Field(None, description="e.g. 'pH 7.00 buffer'")
     value: Number
-    unit: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None = None
+    unit: identifier(20) | None = None
 
 
 class NewCalibration(BaseModel):
@@ -47,7 +48,7 @@ class NewCalibration(BaseModel):
     slope: Number = 1.0
     technician: Text | None = None
     next_due_at: Moment | None = None
-    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    notes: free_text(2000) | None = None
 
 
 class CalibrationOut(BaseModel):

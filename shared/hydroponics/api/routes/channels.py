@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -20,12 +20,13 @@ from hydroponics.events import record_event
 from hydroponics.notifications import channels
 from hydroponics.notifications.delivery import deliver
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import JsonObject, display_name, free_text, identifier
 
 api_limit = rate_limited("api")
 test_limit = client_rate_limited("channel_test")  # each test connects out at once: a few a minute per client
 router = APIRouter(prefix="/api/channels", tags=["notification channels"], dependencies=[Depends(api_limit)])
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = identifier(100)
 Kind = Literal["email", "slack", "teams", "webhook", "sms"]
 CONFIG_HELP = ("kind-specific; secrets (SMTP password, webhook URLs, headers, phone number) are stored and never "
                "returned. email: {to: [..], smtp_host, smtp_port?, security: starttls|ssl|none, username?, "
@@ -40,7 +41,7 @@ class ChannelIn(BaseModel):
 
     name: Name = Field(description="what rules and escalation levels call it (unique per client)")
     kind: Kind
-    config: dict[str, Any] = Field(description=CONFIG_HELP)
+    config: JsonObject = Field(description=CONFIG_HELP)
     hourly_cap: int | None = Field(None, ge=1, le=100_000, description=CAP_HELP)
     is_enabled: bool = True
 
@@ -51,7 +52,7 @@ class ChannelChanges(Changes):
     not_null = ("name", "config", "is_enabled")
 
     name: Name = None
-    config: dict[str, Any] = Field(None, description=CONFIG_HELP)
+    config: JsonObject = Field(None, description=CONFIG_HELP)
     hourly_cap: int | None = Field(None, ge=1, le=100_000, description=CAP_HELP)
     is_enabled: bool = None
 
@@ -71,8 +72,8 @@ class ChannelOut(BaseModel):
 class TestMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field("Test notification", min_length=1, max_length=200)
-    body: str = Field("This is a test message from the hydroponics platform.", min_length=1, max_length=2000)
+    subject: display_name(200) = "Test notification"
+    body: free_text(2000, min_length=1) = "This is a test message from the hydroponics platform."
 
 
 class TestResultOut(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.api.changes import Changes
@@ -20,13 +20,15 @@ from hydroponics.records import clients
 from hydroponics.records.events import changes
 from hydroponics.records.pagination import Page, PageRequest
 from hydroponics.retention.horizons import MAX_DAYS, MIN_DAYS
+from hydroponics.text import display_name, identifier
 
 api_limit = rate_limited("api")
 signup_limit = ip_rate_limited("create_client")
 router = APIRouter(prefix="/api/clients", tags=["clients"], dependencies=[Depends(api_limit)])
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Name = display_name(200)
+Email = identifier(254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LimitName = identifier(50)
 LIMITS_HELP = "per-minute overrides of the default rate limits by name (api, ingest, query, ...)"
 
 
@@ -35,7 +37,7 @@ class NewClient(BaseModel):
 
     name: Name
     contact_email: Email | None = None
-    rate_limits: dict[str, int] = Field(default_factory=dict, description=LIMITS_HELP)
+    rate_limits: dict[LimitName, int] = Field(default_factory=dict, description=LIMITS_HELP)
 
 
 class ClientChanges(Changes):
@@ -43,7 +45,7 @@ class ClientChanges(Changes):
 
     name: Name = None
     contact_email: Email | None = None
-    rate_limits: dict[str, int | None] = Field(None, description=LIMITS_HELP + "; null drops one (admin only)")
+    rate_limits: dict[LimitName, int | None] = Field(None, description=LIMITS_HELP + "; null drops one (admin only)")
     retention_days: int | None = Field(None, ge=MIN_DAYS, le=MAX_DAYS,
                                        description="days its readings stay in PostgreSQL before they are archived "
                                                    "(admin only; null: the platform's horizon, 90 by default)")

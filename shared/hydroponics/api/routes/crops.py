@@ -15,6 +15,7 @@ from hydroponics.auth.caller import Caller
 from hydroponics.crops import crops, harvests, report
 from hydroponics.events import record_event
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import Identifier, free_text, identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/crops", tags=["crops"], dependencies=[Depends(api_limit)])
@@ -45,8 +46,8 @@ class CropIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variety_id: UUID
-    location: str = Field(min_length=1, max_length=200, description="where it grows; its sensors are the location's")
-    batch_code: str = Field(min_length=1, max_length=100)
+    location: Identifier = Field(description="where it grows; its sensors are the location's")
+    batch_code: identifier(100)
     planted_at: Moment = Field(description="a later planting opens the first stage then; an earlier one records "
                                            "the stages already passed")
 
@@ -56,9 +57,9 @@ class HarvestIn(BaseModel):
 
     harvested_at: PastMoment | None = Field(None, description="default: now")
     yield_amount: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=3)
-    yield_unit: str | None = Field(None, min_length=1, max_length=20, examples=["kg"])
-    quality_grade: str | None = Field(None, min_length=1, max_length=20, examples=["A"])
-    notes: str | None = Field(None, max_length=2000)
+    yield_unit: identifier(20) | None = Field(None, examples=["kg"])
+    quality_grade: identifier(20) | None = Field(None, examples=["A"])
+    notes: free_text(2000) | None = None
 
 
 class CurrentStageOut(BaseModel):
@@ -152,7 +153,7 @@ def plant_crop(body: CropIn, client_id: UUID = Depends(acting_client), caller: C
 
 @router.get("", response_model=Page[CropOut], summary="List the client's crops with their current stage (newest first)")
 def list_crops(page: Annotated[PageRequest, Query()], status: Literal["active", "harvested", "failed"] | None = None,
-               variety_id: UUID | None = None, location: Annotated[str | None, Query(max_length=200)] = None,
+               variety_id: UUID | None = None, location: Annotated[Identifier | None, Query()] = None,
                client_id: UUID = Depends(acting_client), session: Session = Depends(db_session)) -> Page[dict[str, Any]]:
     filters = {"status": status, "variety_id": variety_id, "location": location}
     return crops.list_crops(session, client_id, filters, page, _now())

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from hydroponics.api.deps import acting_client, rate_limited
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
 from hydroponics.retention.archived_query import query_with_archive
+from hydroponics.text import Identifier, identifier, token
 from hydroponics.timeseries.base import (
     AggregatePoint,
     LatestReading,
@@ -130,8 +131,9 @@ def known_sensor_type(name: str | None) -> str | None:
     return kind.name
 
 
-SensorType = Annotated[str | None, Query(max_length=50, description="e.g. ph, ec, temperature (aliases accepted)")]
-Location = Annotated[str | None, Query(max_length=200)]
+SensorType = Annotated[identifier(50) | None, Query(description="e.g. ph, ec, temperature (aliases accepted)")]
+Location = Annotated[Identifier | None, Query()]
+Moment = identifier(64)
 
 
 @router.get("/latest", response_model=LatestAnswer, dependencies=[Depends(api_limit)],
@@ -160,14 +162,14 @@ def latest_readings(
                     "retention horizon, from the archive (marked archived)")
 def query_readings(
     client_id: UUID = Depends(acting_client),
-    sensor: Annotated[str | None, Query(min_length=1, max_length=200, description="the device's sensor id")] = None,
+    sensor: Annotated[Identifier | None, Query(description="the device's sensor id")] = None,
     sensor_type: SensorType = None,
     location: Location = None,
-    start: Annotated[str | None, Query(description="ISO-8601 or epoch seconds; default: end - 24 h")] = None,
-    end: Annotated[str | None, Query(description="ISO-8601 or epoch seconds, exclusive; default: now")] = None,
+    start: Annotated[Moment | None, Query(description="ISO-8601 or epoch seconds; default: end - 24 h")] = None,
+    end: Annotated[Moment | None, Query(description="ISO-8601 or epoch seconds, exclusive; default: now")] = None,
     window: Window = Window.RAW,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
-    cursor: Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[token(1024) | None, Query(description="next_cursor of the previous page")] = None,
     store: TimeSeriesStore = Depends(timeseries_store),
 ) -> Response:
     until = parse_moment(end, "end") if end is not None else datetime.now(UTC)

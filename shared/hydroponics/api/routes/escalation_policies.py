@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts import escalation
@@ -13,13 +13,14 @@ from hydroponics.api.changes import Changes
 from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_limited
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
+from hydroponics.text import display_name, identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/escalation-policies", tags=["escalation policies"],
                    dependencies=[Depends(api_limit)])
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Name = display_name(200)
+ChannelName = identifier(100)
 
 
 class Level(BaseModel):

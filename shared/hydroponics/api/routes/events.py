@@ -13,12 +13,13 @@ from hydroponics.api.session import db_session
 from hydroponics.errors import InvalidInput
 from hydroponics.records import events
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import Identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/events", tags=["events"], dependencies=[Depends(api_limit)])
 
 Moment = Annotated[datetime, AfterValidator(lambda m: m if m.tzinfo else m.replace(tzinfo=UTC))]
-Word = Annotated[str | None, Query(min_length=1, max_length=200)]
+Word = Annotated[Identifier | None, Query()]
 
 
 class EventOut(BaseModel):
@@ -34,7 +35,7 @@ class EventOut(BaseModel):
 @router.get("", response_model=Page[EventOut], summary="The client's events, newest first")
 def list_events(
     page: Annotated[PageRequest, Query()],
-    event_type: Annotated[str | None, Query(min_length=1, max_length=200, description="e.g. sensor.registered")] = None,
+    event_type: Annotated[Identifier | None, Query(description="e.g. sensor.registered")] = None,
     subject_type: Word = None,
     subject_id: Word = None,
     since: Annotated[Moment | None, Query(description="inclusive; ISO-8601 or epoch seconds")] = None,

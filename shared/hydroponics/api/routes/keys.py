@@ -12,12 +12,13 @@ from hydroponics.api.session import db_session
 from hydroponics.auth import api_keys
 from hydroponics.auth.caller import Caller
 from hydroponics.events import record_event
+from hydroponics.text import display_name
 
 router = APIRouter(prefix="/api/keys", tags=["api keys"], dependencies=[Depends(rate_limited("api"))])
 
 
 class NewKey(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="what the key is for, e.g. 'bay A gateway'")
+    name: display_name(100) = Field(description="what the key is for, e.g. 'bay A gateway'")
 
 
 class KeyOut(BaseModel):

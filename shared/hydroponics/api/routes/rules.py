@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.api.changes import Changes
@@ -14,12 +14,14 @@ from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
 from hydroponics.records.pagination import Page, PageRequest
 from hydroponics.rules import records
+from hydroponics.text import Identifier, JsonObject, display_name, identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/rules", tags=["rules"], dependencies=[Depends(api_limit)])
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Name = display_name(200)
+ChannelName = identifier(100)
+SensorType = identifier(50)
 Severity = Literal["info", "warning", "critical"]
 
 CONDITION = ("When the rule fires. One of `{\"kind\": \"above\", \"threshold\": 6.5}`, `{\"kind\": \"below\", "
@@ -37,14 +39,14 @@ class RuleIn(BaseModel):
 
     name: Name
     sensor_id: UUID | None = Field(None, description="one sensor of yours")
-    sensor_type: str | None = Field(None, max_length=50, description="every sensor of this type (aliases accepted)")
-    location: Name | None = Field(None, description="every sensor at this location")
+    sensor_type: SensorType | None = Field(None, description="every sensor of this type (aliases accepted)")
+    location: Identifier | None = Field(None, description="every sensor at this location")
     crop_id: UUID | None = Field(None, description="the sensors at an active crop's location")
-    condition: dict[str, Any] = Field(description=CONDITION, examples=[{"kind": "above", "threshold": 6.5,
+    condition: JsonObject = Field(description=CONDITION, examples=[{"kind": "above", "threshold": 6.5,
                                                                         "for_seconds": 120, "hysteresis": 0.1}])
     severity: Severity = "warning"
     channels: list[ChannelName] = Field([], max_length=20, description="names of your notification channels")
-    action: dict[str, Any] | None = Field(None, description=(
+    action: JsonObject | None = Field(None, description=(
         'optional: an AC command to request when it fires, {"ac_unit_id", "command": {power, mode, setpoint, fan}, '
         '"when": "any" | "above" | "below"}; the setpoint may be "stage_target" (the middle of the current stage\'s '
         'target band); asked again every 2 minutes while it keeps firing and the unit is not set so'),
@@ -61,13 +63,13 @@ class RuleChanges(Changes):
 
     name: Name = None
     sensor_id: UUID | None = None
-    sensor_type: str | None = Field(None, max_length=50)
-    location: Name | None = None
+    sensor_type: SensorType | None = None
+    location: Identifier | None = None
     crop_id: UUID | None = None
-    condition: dict[str, Any] = Field(None, description=CONDITION)
+    condition: JsonObject = Field(None, description=CONDITION)
     severity: Severity = None
     channels: list[ChannelName] = Field(None, max_length=20)
-    action: dict[str, Any] | None = None
+    action: JsonObject | None = None
     escalation_policy_id: UUID | None = None
     is_enabled: bool = None
 

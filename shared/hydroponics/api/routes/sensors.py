@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.api.changes import Changes
@@ -16,12 +16,14 @@ from hydroponics.events import record_event
 from hydroponics.records import sensors
 from hydroponics.records.events import changes
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import Identifier, identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/sensors", tags=["sensors"], dependencies=[Depends(api_limit)])
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Label = Identifier
+Unit = identifier(20)
+SensorType = identifier(50)
 Interval = Annotated[int, Field(ge=1, le=7 * 86400, description="how often the sensor reports, in seconds")]
 Threshold = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -30,7 +32,7 @@ class NewSensor(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: Label = Field(description="the sensor id the device reports")
-    sensor_type: str = Field(max_length=50, description="e.g. ph, ec, temperature (aliases accepted)")
+    sensor_type: SensorType = Field(description="e.g. ph, ec, temperature (aliases accepted)")
     location: Label = sensors.DEFAULT_LOCATION
     unit: Unit | None = Field(None, description="defaults to the sensor type's unit")
     expected_interval_seconds: Interval = 60
@@ -89,9 +91,9 @@ def register(body: NewSensor, client_id: UUID = Depends(acting_client), caller: 
 def list_sensors(
     page: Annotated[PageRequest, Query()],
     client_id: UUID = Depends(acting_client),
-    sensor_type: Annotated[str | None, Query(max_length=50, description="aliases accepted")] = None,
-    location: Annotated[str | None, Query(max_length=200)] = None,
-    peer_group: Annotated[str | None, Query(max_length=200)] = None,
+    sensor_type: Annotated[SensorType | None, Query(description="aliases accepted")] = None,
+    location: Annotated[Label | None, Query()] = None,
+    peer_group: Annotated[Label | None, Query()] = None,
     include_inactive: bool = False,
     session: Session = Depends(db_session),
 ) -> Page:

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from hydroponics.alerts import silences
@@ -14,12 +14,13 @@ from hydroponics.api.deps import acting_client, actor_of, current_caller, rate_l
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import Identifier, free_text
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/silences", tags=["silences"], dependencies=[Depends(api_limit)])
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = free_text(500, min_length=1)
 State = Literal["active", "scheduled", "ended"]
 
 
@@ -40,7 +41,7 @@ class SilenceIn(BaseModel):
                        "with none of the three it mutes every alert of yours."})
 
     sensor_id: UUID | None = Field(None, description="one of your sensors")
-    location: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    location: Identifier | None = None
     rule_id: UUID | None = Field(None, description="one of your rules")
     starts_at: Moment | None = Field(None, description="default: now")
     ends_at: Moment = Field(description=f"after starts_at, in the future, at most {silences.MAX_WINDOW.days} days "
@@ -84,7 +85,7 @@ def create_silence(body: SilenceIn, client_id: UUID = Depends(acting_client), ca
 @router.get("", response_model=Page[SilenceOut], summary="List silences, latest start first")
 def list_silences(page: Annotated[PageRequest, Query()],
                   state: Annotated[State | None, Query(description="only those active, scheduled or ended now")] = None,
-                  sensor_id: UUID | None = None, location: Annotated[str | None, Query(max_length=200)] = None,
+                  sensor_id: UUID | None = None, location: Annotated[Identifier | None, Query()] = None,
                   rule_id: UUID | None = None, client_id: UUID = Depends(acting_client),
                   session: Session = Depends(db_session)) -> Page[dict[str, Any]]:
     filters = silences.SilenceFilter(state, sensor_id, location, rule_id)

@@ -14,6 +14,7 @@ from hydroponics.auth.caller import Caller
 from hydroponics.events import record_event
 from hydroponics.jobs import spot_checks
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import display_name, free_text
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/sensors/{sensor_id}/spot-checks", tags=["spot checks"],
@@ -38,8 +39,8 @@ class SpotCheckIn(BaseModel):
 
     measured_at: Annotated[datetime, AfterValidator(_measured_at)]
     value: float = Field(allow_inf_nan=False, description="what the reference instrument read, in the sensor's unit")
-    technician: str | None = Field(None, min_length=1, max_length=200)
-    notes: str | None = Field(None, max_length=2000)
+    technician: display_name(200) | None = None
+    notes: free_text(2000) | None = None
 
 
 class SpotCheckOut(BaseModel):

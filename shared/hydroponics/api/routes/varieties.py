@@ -15,6 +15,7 @@ from hydroponics.crops import varieties
 from hydroponics.crops.targets import canonical_targets
 from hydroponics.events import record_event
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.text import display_name, free_text, identifier
 
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/varieties", tags=["varieties"], dependencies=[Depends(api_limit)])
@@ -30,9 +31,9 @@ class TargetRange(BaseModel):
 class StageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, examples=["seedling"])
+    name: display_name(100) = Field(examples=["seedling"])
     duration_days: int = Field(ge=1, le=3650)
-    targets: dict[str, TargetRange] = Field(
+    targets: dict[identifier(50), TargetRange] = Field(
         default_factory=dict, examples=[{"ph": {"min": 5.5, "max": 6.5}, "ec": {"min": 1.2, "max": 1.8}}],
         description="per metric (a sensor type: ph, ec, temperature, humidity, ...) the band to stay in")
 
@@ -61,16 +62,16 @@ Stages = Annotated[list[StageIn], Field(min_length=1, max_length=30, description
 class VarietyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, examples=["Butterhead lettuce"])
-    description: str | None = Field(None, max_length=2000)
+    name: display_name(200) = Field(examples=["Butterhead lettuce"])
+    description: free_text(2000) | None = None
     stages: Stages
 
 
 class VarietyPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
+    name: display_name(200) | None = None
+    description: free_text(2000) | None = None
     stages: Stages | None = Field(None, description="replaces the whole profile; only while no active crop uses it")
 
     @model_validator(mode="after")
