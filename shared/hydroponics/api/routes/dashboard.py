@@ -1,68 +1,29 @@
 """The operator dashboard: the page at /dashboard, its static files, and the aggregates it reads
-(who the key is, the farm overview). Everything else the page shows comes from the REST API."""
+(who the key is, the farm overview, the health strip). Everything else the page shows comes from the REST API."""
 
 from datetime import UTC, datetime
-from importlib.resources import files
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.staticfiles import StaticFiles
 
 from hydroponics.api.deps import acting_client, current_caller, rate_limited
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
+from hydroponics.dashboard import files
 from hydroponics.dashboard.overview import Status, farm_overview
+from hydroponics.dashboard.status import platform_status
 
-STATIC = files("hydroponics.dashboard") / "static"
-
-# The page loads only its own files and talks only to its own origin; no inline script or style.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                           "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
-                           "form-action 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-                    "Cross-Origin-Opener-Policy": "same-origin"}
-# Vendored libraries live under a versioned path and never change there; the page's own files are
-# revalidated (ETag) on every load, so a deploy shows at once.
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "no-cache"
-
-page = APIRouter(include_in_schema=False)
 api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"], dependencies=[Depends(api_limit)])
 
 
-class DashboardFiles(StaticFiles):
-    """The page's static files, with the page's security headers and cache rules."""
-
-    def file_response(self, full_path, stat_result, scope, status_code=200):
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["Cache-Control"] = IMMUTABLE if "/vendor/" in scope["path"] else REVALIDATE
-        return response
-
-
-@page.get("/dashboard/")
-def dashboard_redirect() -> RedirectResponse:
-    # The page's relative links assume /dashboard; relative, so it holds behind any path prefix
-    # (MiniStack serves the API under /_aws/execute-api/{id}, and passes /dashboard/ as /dashboard).
-    return RedirectResponse("../dashboard", status_code=308)
-
-
-@page.get("/dashboard")
-def dashboard_page() -> FileResponse:
-    return FileResponse(str(STATIC / "index.html"), media_type="text/html; charset=utf-8",
-                        headers=SECURITY_HEADERS | {"Cache-Control": REVALIDATE})
-
-
 def mount_dashboard(app: FastAPI) -> None:
-    app.include_router(page)
+    """The aggregates, and the page with its files (the api function's handler serves those without FastAPI)."""
     app.include_router(router)
-    app.mount("/dashboard/static", DashboardFiles(directory=str(STATIC)), name="dashboard-static")
+    app.router.routes.extend(files.routes())
 
 
 class CallerOut(BaseModel):
@@ -133,3 +94,33 @@ def who_is_calling(caller: Caller = Depends(current_caller)) -> CallerOut:
                     "alerts (one call instead of one per crop and profile)")
 def overview(client_id: UUID = Depends(acting_client), session: Session = Depends(db_session)) -> dict[str, Any]:
     return farm_overview(session, client_id, datetime.now(UTC))
+
+
+class QueueOut(BaseModel):
+    queue: str
+    dead_letter: bool
+    visible: int | None = Field(description="messages waiting (null when the queue could not be read)")
+    in_flight: int | None = Field(description="received, not yet deleted")
+    delayed: int | None
+    reachable: bool
+
+
+class JobRunOut(BaseModel):
+    job: str
+    last_run: datetime | None
+    every_seconds: int | None = Field(description="the schedule's period (null: not a scheduled job)")
+    overdue: bool = Field(description="no run for two periods")
+
+
+class StatusOut(BaseModel):
+    generated_at: datetime
+    queues: list[QueueOut]
+    jobs: list[JobRunOut]
+    failed_tasks: int | None = Field(description="dead-lettered messages awaiting retry or discard "
+                                                 "(/admin/failed-tasks); admin keys only, else null")
+
+
+@router.get("/status", response_model=StatusOut,
+            summary="The health strip: queue depths, dead letters and the last run of each scheduled job")
+def status(caller: Caller = Depends(current_caller), session: Session = Depends(db_session)) -> dict[str, Any]:
+    return platform_status(session, datetime.now(UTC), with_failed_tasks=caller.is_admin)

@@ -2,14 +2,13 @@
 import { allPages, api, ApiError, explain, session, whenUnauthorized } from "./api.js";
 import { $, h, replace } from "./dom.js";
 import { at } from "./time.js";
-import * as overview from "./overview.js";
-import * as charts from "./charts.js";
-import * as alerts from "./alerts.js";
-import * as crops from "./crops.js";
-import * as climate from "./climate.js";
 import * as health from "./health.js";
 
-const VIEWS = { overview, charts, alerts, crops, climate };
+// Each view's module (and uPlot with the charts) loads when the view is first shown: fewer files on
+// the first load, which a cold API (a fresh execution environment per parallel request) pays for.
+const VIEWS = { overview: () => import("./overview.js"), charts: () => import("./charts.js"),
+                alerts: () => import("./alerts.js"), crops: () => import("./crops.js"),
+                climate: () => import("./climate.js"), failed: () => import("./failed.js") };
 const REFRESH_SECONDS = 15;  // readings arrive every few seconds; alerts are judged within a minute
 let timer = null;
 let current = null;
@@ -33,6 +32,7 @@ async function signIn(key) {
 async function pickClient(caller) {
   const picker = $("#client-picker");
   $("#client-picker-label").hidden = !caller.is_admin;
+  document.querySelector('[data-view="failed"]').hidden = !caller.is_admin;  // the API allows operators only
   if (!caller.is_admin) {
     $("#who-label").textContent = `key ${caller.key_prefix}…`;
     return true;
@@ -52,7 +52,8 @@ function viewName() {
 async function refresh() {
   const name = viewName();
   try {
-    await Promise.all([VIEWS[name].render(name !== current), health.render()]);
+    const view = await VIEWS[name]();
+    await Promise.all([view.render(name !== current), health.render()]);
     current = name;
     $("#updated").textContent = `Updated ${at(new Date().toISOString())}`;
   } catch (error) {
@@ -63,7 +64,7 @@ async function refresh() {
 
 function show() {
   const name = viewName();
-  for (const [view, _] of Object.entries(VIEWS)) {
+  for (const view of Object.keys(VIEWS)) {
     $(`#view-${view}`).hidden = view !== name;
     const link = document.querySelector(`[data-view="${view}"]`);
     if (view === name) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
