@@ -16,7 +16,8 @@ from hydroponics.db.sql import statement
 from hydroponics.observability import logger
 from hydroponics.settings import get_settings
 
-# What the template schedules, and how often: a job is overdue after two periods without a run.
+# What the template schedules, and how often: a job is overdue after two periods without a run (one
+# that has not run yet is not: a fresh stack's daily jobs have had no chance).
 SCHEDULED_JOBS = {"escalation": timedelta(minutes=1), "advance_stages": timedelta(hours=1),
                   "calibration_due": timedelta(days=1), "drift": timedelta(days=1), "retention": timedelta(days=1)}
 QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
@@ -63,7 +64,7 @@ def job_runs(session: Session, now: datetime) -> list[dict[str, Any]]:
         period = SCHEDULED_JOBS.get(job)
         ran = last.get(job)
         runs.append({"job": job, "last_run": ran, "every_seconds": period and int(period.total_seconds()),
-                     "overdue": bool(period) and (ran is None or now - ran > 2 * period)})
+                     "overdue": bool(period) and ran is not None and now - ran > 2 * period})
     return runs
 
 

@@ -109,7 +109,7 @@ class JobRunOut(BaseModel):
     job: str
     last_run: datetime | None
     every_seconds: int | None = Field(description="the schedule's period (null: not a scheduled job)")
-    overdue: bool = Field(description="no run for two periods")
+    overdue: bool = Field(description="its last run is older than two periods (a job that has not run yet is not overdue)")
 
 
 class StatusOut(BaseModel):

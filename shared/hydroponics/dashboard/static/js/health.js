@@ -19,7 +19,7 @@ export async function render() {
     failed === null ? null : [", ", h("a", { href: "#failed" }, `${failed} failed task${failed === 1 ? "" : "s"}`)]));
   for (const job of status.jobs) {
     items.push(h("span", { class: `item${job.overdue ? " bad" : ""}`, dataset: { job: job.job } },
-      `${job.job.replaceAll("_", " ")}: ${job.last_run ? ago(job.last_run) : "never ran"}${job.overdue ? " (overdue)" : ""}`));
+      `${job.job.replaceAll("_", " ")}: ${job.last_run ? ago(job.last_run) : "not run yet"}${job.overdue ? " (overdue)" : ""}`));
   }
   replace($("#health"), h("h2", { class: "visually-hidden" }, "Platform health"), items);
 }
