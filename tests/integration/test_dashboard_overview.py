@@ -1,7 +1,7 @@
 """/api/dashboard/overview over real PostgreSQL: every bay's latest readings judged against the
 current stage's band, stale sensors, open alerts per bay, scoped to the caller, in three statements."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
@@ -35,11 +35,12 @@ def test_each_bay_shows_its_latest_readings_against_the_current_stage_band(http,
     greenleaf, blue_basin = farms
     variety = new_variety(http, greenleaf)
     plant(http, greenleaf, variety["id"], planted_at=NOW - timedelta(days=10), location="bay-a")  # seedling
-    recent = NOW - timedelta(seconds=20)
+    now = datetime.now(UTC)  # not NOW: that is the moment of collection, minutes ago in a long run
+    recent = now - timedelta(seconds=20)
     write_readings(greenleaf, "ph@bay-a", "ph", "bay-a", [(recent - timedelta(minutes=1), 7.4), (recent, 6.0)])
     write_readings(greenleaf, "ec@bay-a", "ec", "bay-a", [(recent, 1.19)])           # band 0.8-1.2: near the top
     write_readings(greenleaf, "humidity@bay-a", "humidity", "bay-a", [(recent, 80)])  # no humidity target yet
-    write_readings(greenleaf, "temp@bay-a", "temperature", "bay-a", [(NOW - timedelta(minutes=10), 21.0)])
+    write_readings(greenleaf, "temp@bay-a", "temperature", "bay-a", [(now - timedelta(minutes=10), 21.0)])
     write_readings(greenleaf, "ph@bay-b", "ph", "bay-b", [(recent, 8.1)])              # no crop in bay-b
     write_readings(blue_basin, "ph@bay-a", "ph", "bay-a", [(recent, 3.0)])             # another farm's bay-a
     with session_scope() as session:

@@ -16,9 +16,11 @@ function actions(alert) {
   return h("td", { class: "actions" }, buttons);
 }
 
+const COLUMNS = ["Severity", "Rule", "Sensor", "Value", "Opened", "Repeats", "Status", ""];
+
 function row(alert) {
   const sensor = alert.sensor_type ? `${alert.sensor_type} @ ${alert.location}` : alert.location || "—";
-  return h("tr", { class: `alert ${alert.severity} ${alert.status}`, dataset: { alertId: alert.id } },
+  const cells = [
     h("td", {}, h("span", { class: `severity ${alert.severity}` }, alert.severity)),
     h("td", {}, alert.rule_name || (alert.ac_unit_id ? "AC unit unreachable" : "—"), h("div", { class: "message" }, alert.message)),
     h("td", {}, sensor, alert.sensor_external_id ? h("div", { class: "sub" }, alert.sensor_external_id) : null),
@@ -29,14 +31,17 @@ function row(alert) {
       alert.silence_id ? h("div", { class: "sub" }, "silenced") : null,
       alert.acknowledged_by ? h("div", { class: "sub" }, `ack ${alert.acknowledged_by}`) : null,
       alert.resolved_at ? h("div", { class: "sub" }, `resolved ${ago(alert.resolved_at)} by ${alert.resolved_by || "—"}`) : null),
-    actions(alert));
+    actions(alert)];
+  // The labels let a phone show each row as a card (see app.css).
+  cells.forEach((cell, i) => { if (COLUMNS[i]) cell.dataset.label = COLUMNS[i]; });
+  return h("tr", { class: `alert ${alert.severity} ${alert.status}`, dataset: { alertId: alert.id } }, cells);
 }
 
 function table(title, alerts, empty) {
   return h("section", { class: "alert-list", "aria-label": title },
     h("h3", {}, `${title} (${alerts.length})`),
     alerts.length ? h("div", { class: "scroll" }, h("table", {},
-      h("thead", {}, h("tr", {}, ["Severity", "Rule", "Sensor", "Value", "Opened", "Repeats", "Status", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, alerts.map(row)))) : h("p", { class: "empty" }, empty));
 }
 
