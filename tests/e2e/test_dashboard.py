@@ -48,8 +48,11 @@ def farm(make_client, api, stack, stack_db):
                                           "severity": "warning", "condition": {"kind": "above", "threshold": 5.5}})
     unit = call("POST", "/api/ac/register", 201, json=UNIT)
 
+    # Rounds start a minute into each 5-minute bucket (probes report up to 60 s into a round), so
+    # every bucket of the day's chart holds exactly one reading per sensor.
+    start = datetime.fromtimestamp((now - HISTORY).timestamp() // STEP_SECONDS * STEP_SECONDS + 60, UTC)
     readings = []
-    for round_ in farm_rounds(seed=7, start=now - HISTORY, step=STEP_SECONDS, locations=len(BAYS), fault_rate=0.0):
+    for round_ in farm_rounds(seed=7, start=start, step=STEP_SECONDS, locations=len(BAYS), fault_rate=0.0):
         if round_[0].time > now - timedelta(seconds=30):
             break
         readings.extend(round_)
@@ -154,7 +157,14 @@ def test_a_chart_draws_the_bays_series_with_its_envelope_and_the_stage_band(page
     assert labels[1:4] == [BAYS[0], f"{BAYS[0]} min", f"{BAYS[0]} max"], labels
     assert labels[4:] == [f"target min ({BAYS[0]})", f"target max ({BAYS[0]})"]
     xs, avg, low, high, band_low, band_high = drawn["data"]
-    assert 270 <= len(xs) <= 300  # a day of 5-minute buckets, not thousands of raw points
+    window = page.page.evaluate("({...document.querySelector('#chart').dataset})")
+    assert window["window"] == "5m"  # a day of 5-minute buckets, not thousands of raw points
+    answer = farm["call"]("GET", "/api/data/query", params={
+        "sensor_type": "ph", "location": BAYS[0], "window": "5m", "start": window["start"], "end": window["end"],
+        "limit": 10000})
+    assert xs == [datetime.fromisoformat(p["bucket_start"]).timestamp() for p in answer["points"]]  # all of them
+    assert avg == [p["avg"] for p in answer["points"]]
+    assert len(xs) >= 270 and {b - a for a, b in zip(xs, xs[1:])} == {STEP_SECONDS}  # the day, without a gap
     assert all(lo <= a <= hi for a, lo, hi in zip(avg, low, high) if a is not None)
     assert set(band_low) == {5.5} and set(band_high) == {6.6}  # the stage's band behind the whole day
     assert drawn["bands"] == [[3, 2], [5, 4]]
@@ -168,8 +178,12 @@ def test_a_chart_draws_the_bays_series_with_its_envelope_and_the_stage_band(page
 
     page.page.check('input[name="range"][value="hour"]')
     page.until("document.querySelector('#chart-note').textContent.includes('readings')")
-    raw = page.page.evaluate("document.querySelector('#chart').uplot.data[1].filter(v => v != null).length")
-    assert 10 <= raw <= 13  # the last hour's raw readings of bay-a, one per 5 minutes
+    raw = page.page.evaluate("document.querySelector('#chart').uplot.data[1].filter(v => v != null)")
+    window = page.page.evaluate("({...document.querySelector('#chart').dataset})")
+    answer = farm["call"]("GET", "/api/data/query", params={
+        "sensor_type": "ph", "location": BAYS[0], "window": "raw", "start": window["start"], "end": window["end"]})
+    assert window["window"] == "raw" and raw == [p["value"] for p in answer["points"]]
+    assert len(raw) >= 8  # the last hour's raw readings of bay-a, one per 5 minutes (up to now - 30 s)
 
 
 def test_acknowledging_an_alert_on_the_page_changes_it_in_the_api(page, farm):

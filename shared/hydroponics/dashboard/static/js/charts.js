@@ -117,6 +117,7 @@ async function draw() {
   }
   const fetched = await series(sel);
   const built = build(sel, fetched);
+  Object.assign($("#chart").dataset, { start: fetched.start, end: fetched.end, window: fetched.window });
   const layout = JSON.stringify([sel, built.series.map((s) => s.label)]);
   if (plot && layout === shape) {
     if (!zoomed) plot.setData(built.data);
