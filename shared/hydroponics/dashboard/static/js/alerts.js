@@ -1,5 +1,5 @@
 // Alerts: open, acknowledged and recently resolved; acknowledge, resolve and silence from the page.
-import { api, explain } from "./api.js";
+import { api, explain, redraw } from "./api.js";
 import { $, h, reading, replace } from "./dom.js";
 import { ago, at, isoIn } from "./time.js";
 
@@ -52,7 +52,7 @@ async function act(alert, verb) {
   } catch (error) {
     $("#updated").textContent = `Could not ${verb} the alert: ${explain(error)}`;
   }
-  await render();
+  await redraw(render);
 }
 
 function openSilence(alert) {
@@ -77,7 +77,7 @@ async function silence(event) {
     const made = await api("api/silences", { method: "POST", body });
     $("#silence-dialog").close();
     $("#updated").textContent = `Silenced until ${at(made.ends_at)}: ${made.reason}`;
-    await render();
+    await redraw(render);
   } catch (error) {
     $("#silence-error").textContent = explain(error);
   }

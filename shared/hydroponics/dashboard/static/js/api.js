@@ -70,3 +70,12 @@ export function explain(error) {
   const fields = (error.details || []).map((d) => (d.field ? `${d.field}: ${d.reason}` : d.reason || ""));
   return [error.message, ...fields].filter(Boolean).join("; ");
 }
+
+// After an action, the view is drawn again; if the platform fails meanwhile, say so in the status
+// line (the next refresh tries again) rather than leave an unhandled error.
+export function redraw(render, ...args) {
+  return render(...args).catch((error) => {
+    const line = document.querySelector("#updated");
+    if (line) line.textContent = `Could not refresh: ${explain(error)}`;
+  });
+}

@@ -1,7 +1,7 @@
 // Time-series charts with uPlot (vendored): a bay's sensors of one type, optionally overlaid with the
 // other bays', the crop's stage band behind the line, min/max envelopes on aggregated windows.
 import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
-import { api } from "./api.js";
+import { api, redraw } from "./api.js";
 import { $, h, replace } from "./dom.js";
 import * as overview from "./overview.js";
 import { RANGES, rangeBounds, seconds } from "./time.js";
@@ -153,7 +153,7 @@ let wired = false;
 function wire() {
   if (wired) return;
   wired = true;
-  $("#chart-controls").addEventListener("change", () => draw());
+  $("#chart-controls").addEventListener("change", () => redraw(draw));
   $("#pan-earlier").addEventListener("click", () => pan(-1));
   $("#pan-later").addEventListener("click", () => pan(1));
   $("#zoom-reset").addEventListener("click", () => {

@@ -1,6 +1,6 @@
 // Climate: AC units with mode, setpoint, last acknowledged state and reachability; their command
 // history with interlock refusals; sending a command (the ac_control function applies the interlocks).
-import { api, explain } from "./api.js";
+import { api, explain, redraw } from "./api.js";
 import { $, h, replace } from "./dom.js";
 import { ago, at, parse, now } from "./time.js";
 
@@ -72,10 +72,14 @@ async function send(event, unit) {
   let followed = sent;
   while (!FINAL.has(followed.status) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    followed = await api(`api/ac/commands/${sent.id}`);
+    try {
+      followed = await api(`api/ac/commands/${sent.id}`);
+    } catch (error) {
+      continue;  // a failed poll is asked again; the command itself is safe in its queue
+    }
     say(unit, document.querySelector(`[data-unit-id="${unit.id}"] form.command`) || form, describe(followed));
   }
-  await render(true);
+  await redraw(render, true);
 }
 
 function history(commands) {

@@ -1,5 +1,5 @@
 // Failed tasks (platform operators): messages that ended on a dead-letter queue; retry or discard.
-import { api, explain } from "./api.js";
+import { api, explain, redraw } from "./api.js";
 import { $, h, replace } from "./dom.js";
 import { ago, at } from "./time.js";
 
@@ -10,7 +10,7 @@ async function act(task, verb) {
   } catch (error) {
     $("#updated").textContent = `Could not ${verb} the task: ${explain(error)}`;
   }
-  await render();
+  await redraw(render);
 }
 
 export async function render() {
