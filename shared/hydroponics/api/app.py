@@ -14,6 +14,7 @@ from hydroponics.api.routes import (
     channels,
     clients,
     crops,
+    dashboard,
     data,
     escalation_policies,
     events,
@@ -52,4 +53,5 @@ def create_app() -> FastAPI:
     for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
                    rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac):
         app.include_router(module.router)
+    dashboard.mount_dashboard(app)
     return app
