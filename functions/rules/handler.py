@@ -8,7 +8,9 @@ retry neither loses nor double-counts a reading.
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hydroponics.correlation import of_sqs_record
 from hydroponics.db.engine import session_scope
+from hydroponics.monitoring.backlog import tracked
 from hydroponics.observability import logger, metrics
 from hydroponics.readings.batch import BatchOutcome, store_or_retry_later
 from hydroponics.rules.engine import EvaluationOutcome, evaluate_readings
@@ -32,12 +34,15 @@ def evaluate_or_retry(outcome: BatchOutcome) -> EvaluationOutcome | None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@tracked("readings")
 def handler(event: dict, context: object) -> dict:
     outcome = store_or_retry_later(event.get("Records", []))
     metrics.add_metric(name="ReadingsStored", unit="Count", value=outcome.stored)
     evaluation = evaluate_or_retry(outcome)
     metrics.add_metric(name="ReadingMessagesFailed", unit="Count", value=len(outcome.failed_message_ids))
-    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids)}
+    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids),
+               # the API requests these readings came from (follow one in the ingest, notify and ac_control logs)
+               "correlation_ids": sorted({cid for r in event.get("Records", []) if (cid := of_sqs_record(r))})}
     if evaluation is not None:
         metrics.add_metric(name="ReadingsEvaluated", unit="Count", value=evaluation.readings_evaluated)
         metrics.add_metric(name="AlertsOpened", unit="Count", value=len(evaluation.alerts_opened))

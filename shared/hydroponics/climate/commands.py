@@ -17,6 +17,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
+from hydroponics.correlation import current_correlation_id
 from hydroponics.climate.units import SETTINGS, get_unit
 from hydroponics.db.models import AcCommand
 from hydroponics.errors import InvalidInput, NotFound
@@ -87,7 +88,7 @@ def request_command(session: Session, client_id: uuid.UUID, unit_id: uuid.UUID, 
     if problems:
         raise InvalidInput("the unit cannot do that", details=problems)
     row = AcCommand(client_id=client_id, ac_unit_id=unit.id, source=source, requested_by=requested_by,
-                    command=parsed.changes(), status="queued")
+                    command=parsed.changes(), status="queued", correlation_id=current_correlation_id())
     session.add(row)
     session.flush()
     session.refresh(row)

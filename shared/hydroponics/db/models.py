@@ -132,6 +132,16 @@ class Sensor(Base):
     last_recorded_at: Mapped[datetime | None]
 
 
+class ReadingCount(Base):
+    """Readings stored per client and sensor type, kept by the store statement (migration 0012)."""
+
+    __tablename__ = "reading_counts"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    sensor_type: Mapped[str] = mapped_column(primary_key=True)
+    stored: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
 class Reading(Base):
     """One measurement; the table is range-partitioned by month on recorded_at."""
 
@@ -446,6 +456,7 @@ class Notification(Base):
     claimed_at: Mapped[datetime | None]  # set while a notify worker sends it
     digest_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"),
                                                         index=True)  # the digest that carried a held message
+    correlation_id: Mapped[str | None]  # the API request behind it (migration 0012)
 
 
 class AcUnit(Base):
@@ -489,6 +500,7 @@ class AcCommand(Base):
     acknowledged_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default=text("0"))  # sends to the unit, retries included
     message_id: Mapped[str | None]  # the queue message that claimed it (another one is a duplicate)
+    correlation_id: Mapped[str | None]  # the API request behind it (migration 0012)
 
 
 class Event(Base):

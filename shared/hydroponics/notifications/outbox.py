@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
+from hydroponics.correlation import current_correlation_id
 from hydroponics.db.models import Alert, Notification, NotificationChannel
 from hydroponics.observability import logger
 from hydroponics.settings import get_settings
@@ -91,6 +92,7 @@ def queue_notifications(
             "subject": subject,
             "body": body,
             "status": status,
+            "correlation_id": current_correlation_id(),  # the notify function logs under the same id
         }
         for channel in channels
     ]
