@@ -187,7 +187,7 @@ def test_one_reading_followed_from_post_to_alert_email_and_ac_command(api, stack
         posted = api.post("/api/data", headers=farm["headers"] | {"X-Request-Id": trace}, json={
             "sensor_type": "air_temperature", "value": 31.0, "location": "room-c"})
         assert posted.status_code == 202 and posted.headers["x-request-id"] == trace
-        assert wait_for(lambda: [m for m in list(mail.messages) if "Room C too warm" in m.subject], timeout=30)
+        assert wait_for(lambda: [m for m in list(mail.messages) if "Room C too warm" in m.text + m.subject], timeout=30)
 
     functions = {name: stack["RULES_FUNCTION"].removesuffix("-rules") + f"-{name}"
                  for name in ("ingest", "rules", "notify", "ac-control")}

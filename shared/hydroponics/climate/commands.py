@@ -184,6 +184,8 @@ def requeue_stale_queued(session: Session, now: datetime | None = None) -> list[
 
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction has not committed yet
+        return
     commands = session.info.pop(_STAGED, None)
     if commands:
         publish(commands)
@@ -191,5 +193,7 @@ def _publish_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint rolled back: what the transaction staged before stays
+        return
     session.info.pop(_STAGED, None)
 

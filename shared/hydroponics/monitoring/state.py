@@ -21,6 +21,8 @@ from hydroponics.monitoring.jobs import SCHEDULED_JOBS
 from hydroponics.settings import get_settings
 
 _JOBS = ", ".join(f"('{name}', {interval})" for name, interval in SCHEDULED_JOBS.items())
+NOTIFICATION_STATES = ("pending", "sending", "sent", "retrying", "failed", "suppressed", "held", "digested")
+_NOTIFICATION_STATES = ", ".join(f"'{state}'" for state in NOTIFICATION_STATES)
 _SUCCEEDED = "coalesce(e.details -> 'failed', '[]'::jsonb) = '[]'::jsonb"  # the alerting minute lists failed steps
 
 SECTIONS: dict[str, str] = {
@@ -41,11 +43,12 @@ SECTIONS: dict[str, str] = {
         JOIN clients c ON c.id = s.client_id AND c.is_active)""",
     "alerts": """(SELECT json_agg(json_build_array(severity, status, n)) FROM (
         SELECT severity, status, count(*) AS n FROM alerts WHERE status <> 'resolved' GROUP BY 1, 2) a)""",
-    "notifications": """(SELECT json_agg(json_build_array(channel_id, name, kind, state, n)) FROM (
-        SELECT n.channel_id, c.name, c.kind,
-               CASE WHEN n.status = 'failed' AND n.attempts < :max_attempts THEN 'retrying' ELSE n.status END AS state,
-               count(*) AS n
-        FROM notifications n JOIN notification_channels c ON c.id = n.channel_id GROUP BY 1, 2, 3, 4) x)""",
+    # every channel in every state, zeros too: a channel's first failure must be a change, not a new series
+    "notifications": f"""(SELECT json_agg(json_build_array(c.id, c.name, c.kind, st.state, coalesce(x.n, 0)))
+        FROM notification_channels c CROSS JOIN unnest(ARRAY[{_NOTIFICATION_STATES}]) AS st(state)
+        LEFT JOIN (SELECT channel_id, CASE WHEN status = 'failed' AND attempts < :max_attempts THEN 'retrying'
+                                           ELSE status END AS state, count(*) AS n
+                   FROM notifications GROUP BY 1, 2) x ON x.channel_id = c.id AND x.state = st.state)""",
     "ac_commands": "(SELECT json_agg(json_build_array(status, n)) FROM (SELECT status, count(*) AS n FROM ac_commands GROUP BY 1) x)",
     # an interlock's refusal reads "<interlock>: why", so the part before the colon is a bounded label
     "refusals": """(SELECT json_agg(json_build_array(reason, n)) FROM (
