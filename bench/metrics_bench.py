@@ -58,8 +58,8 @@ def aws_resources(session) -> dict[str, str]:
 SEED = """
 INSERT INTO clients (name) SELECT 'Farm ' || n FROM generate_series(1, :clients) n;
 INSERT INTO sensors (client_id, external_id, sensor_type, location, last_value, last_recorded_at)
-SELECT c.id, 's-' || n, (ARRAY['ph','ec','temperature','water_level','humidity','air_temperature'])[1 + n % 6],
-       'bay-' || (n % 20), 6.0, now() - (n % 600) * interval '1 second'
+SELECT c.id, 's-' || n, (ARRAY['ph','ec','temperature','water_level','humidity','air_temperature'])[1 + mod(n, 6)],
+       'bay-' || (mod(n, 20)), 6.0, now() - (mod(n, 600)) * interval '1 second'
 FROM (SELECT id, row_number() OVER () AS k FROM clients) c, generate_series(1, :per_client) n;
 INSERT INTO reading_counts (client_id, sensor_type, stored)
 SELECT client_id, sensor_type, count(*) * 100000 FROM sensors GROUP BY 1, 2;
@@ -68,19 +68,20 @@ SELECT s.id, s.client_id, now() - m * interval '1 minute', 6.0 FROM (SELECT * FR
        generate_series(1, 50) m;
 INSERT INTO rules (client_id, name, condition) SELECT id, 'pH above 7', '{"kind": "above", "threshold": 7}' FROM clients;
 INSERT INTO alerts (client_id, rule_id, sensor_id, severity, status, message)
-SELECT r.client_id, r.id, s.id, (ARRAY['info','warning','critical'])[1 + n % 3],
-       CASE WHEN n % 10 = 0 THEN 'open' ELSE 'resolved' END, 'bench'
+SELECT r.client_id, r.id, s.id, (ARRAY['info','warning','critical'])[1 + mod(n, 3)],
+       CASE WHEN mod(n, 10) = 0 THEN 'open' ELSE 'resolved' END, 'bench'
 FROM rules r JOIN LATERAL (SELECT id FROM sensors WHERE client_id = r.client_id LIMIT 100) s ON true,
      generate_series(1, 1) n;
 INSERT INTO notification_channels (client_id, name, kind, target_url)
 SELECT id, 'ops', 'webhook', 'json://127.0.0.1/hook' FROM clients;
-INSERT INTO notifications (client_id, channel_id, idempotency_key, status, attempts)
-SELECT ch.client_id, ch.id, ch.id || ':' || n, (ARRAY['sent','sent','sent','failed','suppressed'])[1 + n % 5], 1 + n % 4
+INSERT INTO notifications (client_id, channel_id, idempotency_key, status, attempts, created_at)
+SELECT ch.client_id, ch.id, ch.id || ':' || n, (ARRAY['sent','sent','sent','failed','suppressed'])[1 + mod(n, 5)], 1 + mod(n, 4),
+       now() - mod(n, 30) * interval '1 day' - mod(n, 1440) * interval '1 minute'
 FROM notification_channels ch, generate_series(1, :notifications_per_channel) n;
 INSERT INTO ac_units (client_id, name, location) SELECT id, 'ac', 'room' FROM clients;
 INSERT INTO ac_commands (client_id, ac_unit_id, source, command, status, reason)
-SELECT u.client_id, u.id, 'rule', '{}', CASE WHEN n % 10 = 0 THEN 'rejected' ELSE 'acknowledged' END,
-       CASE WHEN n % 10 = 0 THEN 'minimum_off_time: the compressor stopped 30 s ago' END
+SELECT u.client_id, u.id, 'rule', '{}', CASE WHEN mod(n, 10) = 0 THEN 'rejected' ELSE 'acknowledged' END,
+       CASE WHEN mod(n, 10) = 0 THEN 'minimum_off_time: the compressor stopped 30 s ago' END
 FROM ac_units u, generate_series(1, :commands_per_unit) n;
 INSERT INTO failed_tasks (source_queue, body, status) SELECT 'q', '{}', 'failed' FROM generate_series(1, 500);
 INSERT INTO events (client_id, event_type, actor, subject_type, subject_id, details, occurred_at)
@@ -181,7 +182,7 @@ def synchronous_update_item(session, table: str, n: int = 200) -> None:
     dynamodb = session.client("dynamodb", endpoint_url=ENDPOINT)
 
     def update() -> None:
-        dynamodb.update_item(TableName=table, Key={"pk": {"S": "requests"}, "sk": {"S": "bench"}},
+        dynamodb.update_item(TableName=table, Key={"pk": {"S": "bench"}, "sk": {"S": "bench"}},
                              UpdateExpression="ADD n :one", ExpressionAttributeValues={":one": {"N": "1"}})
     p50, p95 = p50_p95(timed(update, n))
     print(f"  one synchronous UpdateItem on MiniStack (what counting each request in the table would add): "
@@ -245,14 +246,17 @@ def main() -> None:
 
     from hydroponics.db import migrate
     from hydroponics.db.engine import get_engine
-    from tests.databases import throwaway_database
+    from tests.databases import server_url, throwaway_database
     from tests.integration.conftest import reset_core_caches
 
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     os.environ.update({"AWS_ENDPOINT_URL": ENDPOINT, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                        "AWS_DEFAULT_REGION": "us-east-1", "METRICS_TOKEN": TOKEN, "METRICS_CACHE_SECONDS": "0"})
     os.environ.update(aws_resources(session))
-    os.environ.setdefault("DATABASE_URL", "postgresql+pg8000://unused@127.0.0.1:1/unused")
+    server = server_url()
+    if server is None:
+        sys.exit("no PostgreSQL: set DATABASE_URL or run scripts/db-up")
+    os.environ["DATABASE_URL"] = server.render_as_string(hide_password=False)
     reset_core_caches()
     middleware_costs(args.requests)
     synchronous_update_item(session, os.environ["MONITORING_TABLE"])

@@ -7,6 +7,8 @@ Create Date: 2026-12-02
 - reading_counts: how many readings the store step stored per (client, sensor type), kept by the
   store statement itself (only new rows count, in the batch's transaction), so /metrics reads a
   few rows instead of counting the readings table. Backfilled from the readings already stored.
+- ix_events_job_runs: each scheduled job's runs newest first (partial, job.ran only), so /metrics
+  finds a job's last run without walking a year of the minute job's runs.
 - notifications.correlation_id, ac_commands.correlation_id: the id of the API request whose
   reading (or operator call) caused the row, so the notify and ac_control logs can be followed
   back to the POST; kept on the row, so a message the minute sweep queues again keeps it too.
@@ -38,6 +40,8 @@ def upgrade() -> None:
         SELECT s.client_id, s.sensor_type, count(*) FROM readings r JOIN sensors s ON s.id = r.sensor_id
         GROUP BY s.client_id, s.sensor_type
     """)
+    op.create_index("ix_events_job_runs", "events", ["subject_id", sa.text("occurred_at DESC")],
+                    postgresql_where=sa.text("event_type = 'job.ran'"))
     op.add_column("notifications", sa.Column("correlation_id", sa.Text(), nullable=True))
     op.add_column("ac_commands", sa.Column("correlation_id", sa.Text(), nullable=True))
 
@@ -45,4 +49,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("ac_commands", "correlation_id")
     op.drop_column("notifications", "correlation_id")
+    op.drop_index("ix_events_job_runs", table_name="events")
     op.drop_table("reading_counts")

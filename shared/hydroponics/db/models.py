@@ -509,6 +509,8 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_client_id_event_type_occurred_at", "client_id", "event_type", text("occurred_at DESC")),
+        # each scheduled job's runs, newest first (migration 0012; /metrics reads the last one)
+        Index("ix_events_job_runs", "subject_id", text("occurred_at DESC"), postgresql_where=text("event_type = 'job.ran'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

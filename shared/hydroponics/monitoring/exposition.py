@@ -71,7 +71,7 @@ def _farm_families(s: Scrape) -> Iterator[Metric]:
         yield _gauge("hydroponics_alerts_unresolved", "Alerts open or acknowledged, by severity.",
                      ["severity", "status"], [((severity, status), state.alerts.get((severity, status), 0))
                                               for severity in SEVERITIES for status in UNRESOLVED])
-    yield _gauge("hydroponics_notifications", "Notifications per channel and state (retrying: failed, attempts left).",
+    yield _gauge("hydroponics_notifications", "The last day's notifications per channel and state (retrying: failed, attempts left).",
                  ["channel_id", "channel", "kind", "state"],
                  [((n.channel_id, n.channel, n.kind, n.state), n.count) for n in state.notifications])
     yield _gauge("hydroponics_ac_commands", "AC commands by state.", ["state"],

@@ -159,6 +159,8 @@ def request_counters() -> list[RequestCounter]:
             TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": PARTITION}},
             **({"ExclusiveStartKey": start} if start else {}))
         for item in page.get("Items", []):
+            if not {"function", "method", "route", "status"} <= item.keys():
+                continue  # not a counter the middleware wrote
             counters.append(RequestCounter(
                 item["function"]["S"], item["method"]["S"], item["route"]["S"], int(item["status"]["N"]),
                 int(item.get("n", {"N": "0"})["N"]), float(item.get("seconds", {"N": "0"})["N"]),

@@ -22,7 +22,6 @@ from hydroponics.settings import get_settings
 
 _JOBS = ", ".join(f"('{name}', {interval})" for name, interval in SCHEDULED_JOBS.items())
 NOTIFICATION_STATES = ("pending", "sending", "sent", "retrying", "failed", "suppressed", "held", "digested")
-_NOTIFICATION_STATES = ", ".join(f"'{state}'" for state in NOTIFICATION_STATES)
 _SUCCEEDED = "coalesce(e.details -> 'failed', '[]'::jsonb) = '[]'::jsonb"  # the alerting minute lists failed steps
 
 SECTIONS: dict[str, str] = {
@@ -43,12 +42,15 @@ SECTIONS: dict[str, str] = {
         JOIN clients c ON c.id = s.client_id AND c.is_active)""",
     "alerts": """(SELECT json_agg(json_build_array(severity, status, n)) FROM (
         SELECT severity, status, count(*) AS n FROM alerts WHERE status <> 'resolved' GROUP BY 1, 2) a)""",
-    # every channel in every state, zeros too: a channel's first failure must be a change, not a new series
-    "notifications": f"""(SELECT json_agg(json_build_array(c.id, c.name, c.kind, st.state, coalesce(x.n, 0)))
-        FROM notification_channels c CROSS JOIN unnest(ARRAY[{_NOTIFICATION_STATES}]) AS st(state)
-        LEFT JOIN (SELECT channel_id, CASE WHEN status = 'failed' AND attempts < :max_attempts THEN 'retrying'
-                                           ELSE status END AS state, count(*) AS n
-                   FROM notifications GROUP BY 1, 2) x ON x.channel_id = c.id AND x.state = st.state)""",
+    # per channel, the last day's notifications by state (along the (channel, created_at) index: the
+    # delivery log grows for ever, a day of it does not)
+    "notifications": """(SELECT json_agg(json_build_array(c.id, c.name, c.kind, coalesce(x.states, '{}'::json)))
+        FROM notification_channels c LEFT JOIN LATERAL (
+            SELECT json_object_agg(state, n) AS states FROM (
+                SELECT CASE WHEN status = 'failed' AND attempts < :max_attempts THEN 'retrying' ELSE status END AS state,
+                       count(*) AS n
+                FROM notifications WHERE channel_id = c.id AND created_at > now() - interval '1 day' GROUP BY 1) s
+        ) x ON true)""",
     "ac_commands": "(SELECT json_agg(json_build_array(status, n)) FROM (SELECT status, count(*) AS n FROM ac_commands GROUP BY 1) x)",
     # an interlock's refusal reads "<interlock>: why", so the part before the colon is a bounded label
     "refusals": """(SELECT json_agg(json_build_array(reason, n)) FROM (
@@ -57,13 +59,13 @@ SECTIONS: dict[str, str] = {
     "failed_tasks": """(SELECT json_agg(json_build_array(source_queue, status, n, oldest)) FROM (
         SELECT source_queue, status, count(*) AS n, extract(epoch FROM now() - min(failed_at)) AS oldest
         FROM failed_tasks GROUP BY 1, 2) x)""",
-    # per job its newest run and newest successful run, each found backwards along the events index
+    # per job its newest run and newest successful run, each found backwards along ix_events_job_runs
     "jobs": f"""(SELECT json_agg(json_build_array(j.name, j.every, last.at, ok.at, ok.duration, last.ok)) FROM (VALUES {_JOBS}) AS j(name, every)
         LEFT JOIN LATERAL (SELECT extract(epoch FROM e.occurred_at) AS at, {_SUCCEEDED} AS ok FROM events e
-            WHERE e.client_id IS NULL AND e.event_type = 'job.ran' AND e.subject_id = j.name
+            WHERE e.event_type = 'job.ran' AND e.subject_id = j.name
             ORDER BY e.occurred_at DESC LIMIT 1) last ON true
         LEFT JOIN LATERAL (SELECT extract(epoch FROM e.occurred_at) AS at, (e.details ->> 'duration_seconds')::float8 AS duration
-            FROM events e WHERE e.client_id IS NULL AND e.event_type = 'job.ran' AND e.subject_id = j.name AND {_SUCCEEDED}
+            FROM events e WHERE e.event_type = 'job.ran' AND e.subject_id = j.name AND {_SUCCEEDED}
             ORDER BY e.occurred_at DESC LIMIT 1) ok ON true)""",
     "partitions": """(SELECT json_agg(json_build_array(c.relname, pg_total_relation_size(c.oid)))
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'readings'::regclass)""",
@@ -100,7 +102,8 @@ class IngestLag:
 
 @dataclass(frozen=True)
 class NotificationCount:
-    """Notifications of one channel in one state: sent, retrying (failed, attempts left), failed, suppressed, ..."""
+    """The last day's notifications of one channel in one state: sent, retrying (failed, attempts left),
+    failed, suppressed, ... (every state of every channel, zeros too: a first failure is a change, not a new series)."""
 
     channel_id: UUID
     channel: str
@@ -159,7 +162,8 @@ _READERS = {
     "readings": lambda rows: [ReadingsStored(UUID(c), t, int(n)) for c, t, n in rows],
     "ingest_lag": lambda rows: [IngestLag(UUID(c), float(s)) for c, s in rows],
     "alerts": lambda rows: {(severity, status): int(n) for severity, status, n in rows},
-    "notifications": lambda rows: [NotificationCount(UUID(c), name, kind, state, int(n)) for c, name, kind, state, n in rows],
+    "notifications": lambda rows: [NotificationCount(UUID(c), name, kind, state, int(states.get(state, 0)))
+                                   for c, name, kind, states in rows for state in NOTIFICATION_STATES],
     "ac_commands": lambda rows: {status: int(n) for status, n in rows},
     "refusals": lambda rows: {reason: int(n) for reason, n in rows},
     "failed_tasks": lambda rows: [FailedTasks(q, s, int(n), float(age)) for q, s, n, age in rows],
