@@ -1,24 +1,20 @@
-"""Retention function (daily 02:00 UTC): keeps the readings partitions ahead of time.
+"""Retention function (daily 02:00 UTC, or started through POST /admin/retention/run): creates the
+coming months' readings partitions, archives expired readings and events to S3, then drops or
+deletes them; every run is recorded in retention_runs (see hydroponics/retention/job.py)."""
 
-Archiving and dropping expired partitions arrive with the retention issue; until then every run
-creates the coming months' partitions and is recorded in the events log.
-"""
+from uuid import UUID
 
-import time
-
-from hydroponics.db.engine import session_scope
-from hydroponics.events import record_event
 from hydroponics.observability import logger
-from hydroponics.readings.partitions import ensure_partitions_ahead
+from hydroponics.retention.job import run_retention
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
-    started = time.monotonic()
-    with session_scope() as session:
-        created = ensure_partitions_ahead(session)
-        record_event(session, "job.ran", client_id=None, actor="scheduler", subject_type="job",
-                     subject_id="retention", details={"partitions_created": created,
-                                                      "duration_seconds": round(time.monotonic() - started, 3)})
-    logger.info("readings partitions ensured", extra={"partitions_created": created})
-    return {"job": "retention", "partitions_created": created}
+    run_id = event.get("run_id")
+    record = run_retention(requested_by=event.get("requested_by", "scheduler"),
+                           run_id=UUID(run_id) if run_id else None)
+    logger.info("retention run finished", extra={"run_id": str(record.id), "status": record.status,
+                                                  "errors": record.errors})
+    return {"job": "retention", "run_id": str(record.id), "status": record.status,
+            "partitions_created": record.partitions_created, "partitions_dropped": record.partitions_dropped,
+            "readings_archived": record.readings_archived, "events_archived": record.events_archived}

@@ -1,7 +1,7 @@
 """Monitoring: readings stored per client and sensor type, and correlation ids on queued work.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02
 
 - reading_counts: how many readings the store step stored per (client, sensor type), kept by the
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0010"  # re-chained after main's 0010 (retention)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

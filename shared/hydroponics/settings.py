@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         description="Visibility delay before the 2nd, 3rd, 4th delivery attempt (then the DLQ).",
     )
 
+    # Retention (the retention function, daily 02:00 UTC; see hydroponics/retention/)
+    retention_readings_days: int = Field(90, ge=7, description="Readings older than this leave PostgreSQL "
+                                         "(a client's settings.retention_days overrides it, minimum 7).")
+    retention_events_days: int = Field(365, ge=7, description="Events older than this leave PostgreSQL.")
+    retention_function_name: str | None = None  # the API starts real runs there (asynchronously)
+    admin_channel: str = Field("admin", min_length=1, description="Name of the platform operators' channel "
+                               "(a channel of a client holding an admin key) told when a scheduled job fails.")
+
     @model_validator(mode="after")
     def _needs_a_database(self) -> "Settings":
         if self.database_url is None and self.db_secret_arn is None:

@@ -124,3 +124,34 @@ def test_environment_values_are_strings(resources, template):
     for block in blocks:
         for name, value in block.get("Variables", {}).items():
             assert isinstance(value, (str, dict)), (name, value)
+
+
+def _statements(fn: dict) -> list[dict]:
+    return [s for policy in fn["Properties"].get("Policies", []) if isinstance(policy, dict)
+            for s in policy.get("Statement", [])]
+
+
+def test_archive_bucket_permissions_are_scoped_to_it(resources):
+    """Only retention writes the archive (its bucket alone); the api function reads objects and starts runs."""
+    def touches_s3(fn: dict) -> bool:
+        templates = [p for p in fn["Properties"].get("Policies", []) if isinstance(p, dict) and "S3CrudPolicy" in p]
+        actions = [a for s in _statements(fn) for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+        return bool(templates) or any(a.startswith("s3:") for a in actions)
+
+    functions = _functions(resources)
+    assert {name for name, fn in functions.items() if touches_s3(fn)} == {"RetentionFunction", "ApiFunction"}
+    retention = functions["RetentionFunction"]["Properties"]["Policies"]
+    assert {"S3CrudPolicy": {"BucketName": {"Ref": "ArchiveBucket"}}} in retention
+    api = functions["ApiFunction"]
+    s3 = [s for s in _statements(api) if any(a.startswith("s3:") for a in s["Action"])]
+    assert [(s["Action"], s["Resource"]) for s in s3] == [(["s3:GetObject"], {"Fn::Sub": "${ArchiveBucket.Arn}/*"})]
+    invoke = [s for s in _statements(api) if "lambda:InvokeFunction" in s["Action"]]
+    assert [s["Resource"] for s in invoke] == [{"Fn::GetAtt": ["RetentionFunction", "Arn"]}]
+    assert api["Properties"]["Environment"]["Variables"]["RETENTION_FUNCTION_NAME"] == {"Ref": "RetentionFunction"}
+
+
+def test_retention_runs_daily_at_two_and_can_alert(resources):
+    retention = resources["RetentionFunction"]["Properties"]
+    assert retention["Events"]["Daily"]["Properties"]["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["NotificationsQueue", "QueueName"]}}} in retention[
+        "Policies"]

@@ -244,7 +244,8 @@ def _statements(platform_db, http, client_id: UUID, path: str, **params) -> int:
     with recorded_statements(platform_db) as statements:
         status, _, _ = get(http, path, client_id, **params)
     assert status == 200
-    return len(statements)
+    # past the shortest retention horizon the query also asks where the client's archive ends
+    return len([s for s in statements if "retention_archives" not in s])
 
 
 @pytest.mark.parametrize(("path", "params"), [

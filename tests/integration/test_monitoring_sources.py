@@ -146,6 +146,11 @@ def test_the_platform_state_is_one_statement_over_real_records(platform_db):
             session.execute(text("INSERT INTO ac_commands (client_id, ac_unit_id, source, command, status, reason)"
                                  " VALUES (:c, :u, 'operator', '{}', 'rejected', :r)"), {"c": farm, "u": unit, "r": reason})
         session.execute(text("INSERT INTO failed_tasks (source_queue, body, failed_at) VALUES ('q-url', '{}', now() - interval '2 minutes')"))
+        session.execute(text(  # retention records its runs in retention_runs: a success yesterday, a failure today
+            "INSERT INTO retention_runs (status, requested_by, requested_at, started_at, finished_at, duration_seconds)"
+            " VALUES ('succeeded', 'scheduler', now() - interval '1 day', now() - interval '1 day',"
+            " now() - interval '1 day' + interval '42 seconds', 42.0),"
+            " ('failed', 'scheduler', now() - interval '1 minute', now() - interval '1 minute', now(), 3.0)"))
     run_job("advance_stages")
     with recorded_statements(get_engine()) as statements, session_scope() as session:
         state = platform_state(session)
@@ -165,6 +170,9 @@ def test_the_platform_state_is_one_statement_over_real_records(platform_db):
     assert stages.last_run_ok and stages.last_success_at == pytest.approx(time.time(), abs=60)
     assert stages.last_duration_seconds is not None and 0 <= stages.last_duration_seconds < 30
     assert {job.job: job.last_run_at for job in state.jobs}["drift"] is None
+    retention = {job.job: job for job in state.jobs}["retention"]
+    assert retention.last_duration_seconds == 42.0 and retention.last_run_ok is False
+    assert retention.last_success_at == pytest.approx(time.time() - 86400 + 42, abs=60)
     assert state.connections.in_use >= 1 and state.connections.limit > 0
     assert any(name.startswith("readings_") for name in state.partitions)
 

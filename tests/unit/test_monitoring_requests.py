@@ -141,7 +141,6 @@ def test_a_failed_flush_keeps_the_counts_for_the_next(recorder, monkeypatch):
             raise OSError("DynamoDB unreachable")
 
     monkeypatch.setattr(request_metrics, "_add_to_table", flaky)
-    monkeypatch.setattr(RequestRecorder, "_flush_forever", lambda self: None)  # no background thread in this test
     for _ in range(3):
         recorder.record("ingest", "POST", "/api/data", 202, 0.01)
     logging.disable(logging.CRITICAL)

@@ -20,6 +20,7 @@ from hydroponics.api.routes import (
     keys,
     metrics,
     notifications,
+    retention,
     rules,
     sensors,
     silences,
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
 
     app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
     for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
-                   rules, alerts, silences, escalation_policies, channels, notifications, admin, ac, metrics):
+                   rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac,
+                   metrics):
         app.include_router(module.router)
     return app

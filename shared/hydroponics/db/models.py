@@ -362,6 +362,8 @@ class Alert(Base):
             unique=True,
             postgresql_where=text("status <> 'resolved'"),
         ),
+        # one unresolved alert per failing scheduled job (migration 0010)
+        Index("uq_alerts_job_unresolved", "job", unique=True, postgresql_where=text("status <> 'resolved'")),
     )
 
     id: Mapped[UuidPk]
@@ -384,6 +386,7 @@ class Alert(Base):
     last_seen_at: Mapped[datetime | None]  # newest breaching reading
     ac_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ac_units.id", ondelete="SET NULL"),
                                                          index=True)  # an unreachable unit's alert
+    job: Mapped[str | None]  # a failed scheduled job's alert, e.g. 'retention' (migration 0010)
 
 
 class Silence(Base):
@@ -585,3 +588,79 @@ class SensorDrift(Base):
     tolerance: Mapped[float]
     samples: Mapped[int]  # aligned buckets or spot checks behind the median
     detected_at: Mapped[CreatedAt]
+
+
+class RetentionRun(Base):
+    """One retention run: who asked, how it went, what it archived, deleted, created and dropped."""
+
+    __tablename__ = "retention_runs"
+    __table_args__ = (
+        _one_of("status", "queued", "running", "succeeded", "failed", "interrupted", "skipped"),
+        Index("ix_retention_runs_requested_at", "requested_at"),
+        Index("ix_retention_runs_status_finished_at", "status", "finished_at"),
+    )
+
+    id: Mapped[UuidPk]
+    status: Mapped[str] = mapped_column(server_default=text("'queued'"))
+    requested_by: Mapped[str]  # scheduler, cli, or api-key:<prefix>
+    requested_at: Mapped[CreatedAt]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    duration_seconds: Mapped[float | None]
+    readings_archived: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    readings_deleted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    events_archived: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    events_deleted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    partitions_created: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    partitions_dropped: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    objects_written: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    bytes_written: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    steps: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)
+    errors: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"), index=True)
+
+
+class RetentionArchive(Base):
+    """A (table, client, month) object set in the S3 archive; rows before covered_until left PostgreSQL."""
+
+    __tablename__ = "retention_archives"
+    __table_args__ = (
+        _one_of("table_name", "readings", "events"),
+        Index("uq_retention_archives_table_client_month", "table_name",
+              text("coalesce(client_id, '00000000-0000-0000-0000-000000000000'::uuid)"), "month", unique=True),
+    )
+
+    id: Mapped[UuidPk]
+    table_name: Mapped[str]
+    client_id: Mapped[uuid.UUID | None]  # no FK: the archive outlives its client; NULL: platform events
+    month: Mapped[date]
+    object_key: Mapped[str]
+    manifest_key: Mapped[str]
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    min_at: Mapped[datetime | None]
+    max_at: Mapped[datetime | None]
+    checksum: Mapped[str]
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    covered_until: Mapped[datetime]
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("retention_runs.id", ondelete="SET NULL"),
+                                                     index=True)
+    updated_at: Mapped[CreatedAt]
+
+
+class RetentionHold(Base):
+    """A range of a client's readings retention leaves in PostgreSQL until hold_until (e.g. restored rows)."""
+
+    __tablename__ = "retention_holds"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_retention_holds_client_id_hold_until", "client_id", "hold_until"),
+    )
+
+    id: Mapped[UuidPk]
+    client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads ix (client_id, hold_until)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    hold_until: Mapped[datetime]
+    reason: Mapped[str | None]
+    created_by: Mapped[str | None]
+    created_at: Mapped[CreatedAt]

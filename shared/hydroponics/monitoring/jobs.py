@@ -1,5 +1,8 @@
 """The scheduled jobs and how often each should run (the template's schedules; tests/infra checks they agree)."""
 
+# Where a job's runs are recorded: retention in retention_runs (issue 10), every other job as `job.ran` events.
+RECORDED_IN_RUNS_TABLE = {"retention"}
+
 # job name as its `job.ran` events name it -> seconds between two runs
 SCHEDULED_JOBS: dict[str, int] = {
     "escalation": 60,            # escalation function, rate(1 minute)

@@ -72,9 +72,10 @@ class RequestCounter:
 class RequestRecorder:
     """This container's counts since the last flush, and the thread that adds them to the monitoring table."""
 
-    def __init__(self) -> None:
+    def __init__(self, background: bool = False) -> None:
         self._lock = threading.Lock()
         self._pending: dict[Key, RequestCounter] = {}
+        self._background = background  # flush from a thread of its own (the container's recorder), or by flush()
         self._flusher: threading.Thread | None = None
 
     def record(self, function: str, method: str, route: str, status: int, seconds: float) -> None:
@@ -84,7 +85,7 @@ class RequestRecorder:
             if counter is None:
                 counter = self._pending[key] = RequestCounter(*key)
             counter.add(seconds)
-            if self._flusher is None and get_settings().monitoring_table:
+            if self._background and self._flusher is None and get_settings().monitoring_table:
                 self._flusher = threading.Thread(target=self._flush_forever, name="request-metrics", daemon=True)
                 self._flusher.start()
 
@@ -117,16 +118,16 @@ class RequestRecorder:
         return updated
 
     def _flush_forever(self) -> None:
+        interval = get_settings().request_metrics_flush_seconds
         while True:
+            time.sleep(interval)
             try:
-                time.sleep(get_settings().request_metrics_flush_seconds)
                 self.flush()
             except Exception:  # noqa: BLE001 - the thread must outlive a bad moment (settings, network)
                 logger.exception("request metrics flush failed")
-                time.sleep(1)
 
 
-recorder = RequestRecorder()
+recorder = RequestRecorder(background=True)
 
 
 def _add_to_table(table: str | None, counter: RequestCounter) -> None:

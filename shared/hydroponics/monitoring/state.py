@@ -17,10 +17,12 @@ from sqlalchemy import TextClause
 from sqlalchemy.orm import Session
 
 from hydroponics.db.sql import statement
-from hydroponics.monitoring.jobs import SCHEDULED_JOBS
+from hydroponics.monitoring.jobs import RECORDED_IN_RUNS_TABLE, SCHEDULED_JOBS
 from hydroponics.settings import get_settings
 
-_JOBS = ", ".join(f"('{name}', {interval})" for name, interval in SCHEDULED_JOBS.items())
+_JOBS = ", ".join(f"('{name}', {interval})" for name, interval in SCHEDULED_JOBS.items()
+                  if name not in RECORDED_IN_RUNS_TABLE)
+_RETENTION_EVERY = SCHEDULED_JOBS["retention"]
 NOTIFICATION_STATES = ("pending", "sending", "sent", "retrying", "failed", "suppressed", "held", "digested")
 _SUCCEEDED = "coalesce(e.details -> 'failed', '[]'::jsonb) = '[]'::jsonb"  # the alerting minute lists failed steps
 
@@ -59,14 +61,25 @@ SECTIONS: dict[str, str] = {
     "failed_tasks": """(SELECT json_agg(json_build_array(source_queue, status, n, oldest)) FROM (
         SELECT source_queue, status, count(*) AS n, extract(epoch FROM now() - min(failed_at)) AS oldest
         FROM failed_tasks GROUP BY 1, 2) x)""",
-    # per job its newest run and newest successful run, each found backwards along ix_events_job_runs
-    "jobs": f"""(SELECT json_agg(json_build_array(j.name, j.every, last.at, ok.at, ok.duration, last.ok)) FROM (VALUES {_JOBS}) AS j(name, every)
+    # per job its newest run and newest successful run, each found backwards along ix_events_job_runs;
+    # retention's from retention_runs (along its requested_at and (status, finished_at) indexes)
+    "jobs": f"""(SELECT json_agg(run) FROM (
+        SELECT json_build_array(j.name, j.every, last.at, ok.at, ok.duration, last.ok) AS run FROM (VALUES {_JOBS}) AS j(name, every)
         LEFT JOIN LATERAL (SELECT extract(epoch FROM e.occurred_at) AS at, {_SUCCEEDED} AS ok FROM events e
             WHERE e.event_type = 'job.ran' AND e.subject_id = j.name
             ORDER BY e.occurred_at DESC LIMIT 1) last ON true
         LEFT JOIN LATERAL (SELECT extract(epoch FROM e.occurred_at) AS at, (e.details ->> 'duration_seconds')::float8 AS duration
             FROM events e WHERE e.event_type = 'job.ran' AND e.subject_id = j.name AND {_SUCCEEDED}
-            ORDER BY e.occurred_at DESC LIMIT 1) ok ON true)""",
+            ORDER BY e.occurred_at DESC LIMIT 1) ok ON true
+        UNION ALL
+        SELECT json_build_array('retention', {_RETENTION_EVERY},
+            (SELECT extract(epoch FROM coalesce(finished_at, started_at, requested_at)) FROM retention_runs
+             ORDER BY requested_at DESC LIMIT 1),
+            (SELECT extract(epoch FROM finished_at) FROM retention_runs WHERE status = 'succeeded'
+             ORDER BY finished_at DESC LIMIT 1),
+            (SELECT duration_seconds FROM retention_runs WHERE status = 'succeeded' ORDER BY finished_at DESC LIMIT 1),
+            (SELECT status NOT IN ('failed', 'interrupted') FROM retention_runs ORDER BY requested_at DESC LIMIT 1))
+        ) runs)""",
     "partitions": """(SELECT json_agg(json_build_array(c.relname, pg_total_relation_size(c.oid)))
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'readings'::regclass)""",
 }

@@ -20,14 +20,18 @@ CLIENT_ORDER = Keyset("clients", {"c.name": str, "c.id": UUID})
 MAX_RATE_LIMIT = 1_000_000  # requests per minute
 FIRST_KEY_NAME = "first key"
 
+# The client's readings horizon (hydroponics/retention/horizons.py), when it has its own.
+RETENTION_DAYS = ("CASE WHEN jsonb_typeof(c.settings -> 'retention_days') = 'number'"
+                  " THEN (c.settings ->> 'retention_days')::int END")
+
 # Counts come from correlated subqueries evaluated for the page's rows only, inside the one
 # statement: sensors through uq (client_id, external_id), crops through the partial index of active crops.
 _SELECT = """
 SELECT c.id, c.name, c.contact_email, c.is_active, c.settings -> 'rate_limits' AS rate_limits,
-       c.created_at, c.updated_at,
+       c.created_at, c.updated_at, {RETENTION_DAYS} AS retention_days,
        (SELECT count(*) FROM sensors s WHERE s.client_id = c.id AND s.is_active) AS sensor_count,
        (SELECT count(*) FROM crops cr WHERE cr.client_id = c.id AND cr.status = 'active') AS active_crop_count
-FROM clients c"""
+FROM clients c""".replace("{RETENTION_DAYS}", RETENTION_DAYS)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class ClientRecord:
     updated_at: datetime
     sensor_count: int  # active sensors
     active_crop_count: int
+    retention_days: int | None = None  # its own readings horizon (None: the platform's)
 
 
 def _record(row: Any) -> ClientRecord:
@@ -124,11 +129,13 @@ def register_client(session: Session, name: str, contact_email: str | None = Non
 
 
 def update_client(session: Session, client_id: UUID, changes: dict[str, Any]) -> tuple[ClientRecord, dict[str, Any]]:
-    """Change name, contact_email and/or rate_limits ({name: n, or None to drop the override}); returns the
-    client and the previous values of what was given. New limits reach the key index at once."""
+    """Change name, contact_email, rate_limits ({name: n, or None to drop the override}) and/or
+    retention_days (None: back to the platform's horizon); returns the client and the previous values
+    of what was given. New limits reach the key index at once."""
     before = session.execute(
-        text("SELECT name, contact_email, coalesce(settings -> 'rate_limits', '{}'::jsonb) AS rate_limits"
-             " FROM clients WHERE id = :id FOR UPDATE"), {"id": client_id}).one_or_none()
+        text("SELECT c.name, c.contact_email, coalesce(c.settings -> 'rate_limits', '{}'::jsonb) AS rate_limits,"
+             f" {RETENTION_DAYS} AS retention_days FROM clients c WHERE c.id = :id FOR UPDATE"),
+        {"id": client_id}).one_or_none()
     if before is None:
         raise NotFound(f"client {client_id} not found")
     assignments, params = ["updated_at = now()"], {"id": client_id}
@@ -145,6 +152,11 @@ def update_client(session: Session, client_id: UUID, changes: dict[str, Any]) ->
                            " '{}'::jsonb) || CAST(:set_limits AS jsonb)) - CAST(:unset_limits AS text[]))")
         params["set_limits"] = json.dumps({n: v for n, v in limits.items() if v is not None})
         params["unset_limits"] = [n for n, v in limits.items() if v is None]
+    if "retention_days" in changes:
+        assignments.append("settings = CASE WHEN CAST(:retention_days AS integer) IS NULL"
+                           " THEN settings - 'retention_days'"
+                           " ELSE jsonb_set(settings, '{retention_days}', to_jsonb(CAST(:retention_days AS integer))) END")
+        params["retention_days"] = changes["retention_days"]
     session.execute(text(f"UPDATE clients SET {', '.join(assignments)} WHERE id = :id"), params)
     if limits:
         reindex_client_keys(session, client_id)

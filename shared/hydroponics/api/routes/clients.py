@@ -19,6 +19,7 @@ from hydroponics.events import record_event
 from hydroponics.records import clients
 from hydroponics.records.events import changes
 from hydroponics.records.pagination import Page, PageRequest
+from hydroponics.retention.horizons import MAX_DAYS, MIN_DAYS
 
 api_limit = rate_limited("api")
 signup_limit = ip_rate_limited("create_client")
@@ -43,6 +44,9 @@ class ClientChanges(Changes):
     name: Name = None
     contact_email: Email | None = None
     rate_limits: dict[str, int | None] = Field(None, description=LIMITS_HELP + "; null drops one (admin only)")
+    retention_days: int | None = Field(None, ge=MIN_DAYS, le=MAX_DAYS,
+                                       description="days its readings stay in PostgreSQL before they are archived "
+                                                   "(admin only; null: the platform's horizon, 90 by default)")
 
 
 class ClientOut(BaseModel):
@@ -55,6 +59,7 @@ class ClientOut(BaseModel):
     updated_at: datetime
     sensor_count: int = Field(description="active sensors")
     active_crop_count: int
+    retention_days: int | None = Field(None, description="its own readings horizon in days (null: the platform's)")
 
 
 class RegisteredClientOut(ClientOut):
@@ -102,6 +107,8 @@ def update_client(client_id: UUID, body: ClientChanges, caller: Caller = Depends
     given = body.model_dump(exclude_unset=True)
     if "rate_limits" in given and not caller.is_admin:
         raise Forbidden("changing rate limits needs an admin key")
+    if "retention_days" in given and not caller.is_admin:
+        raise Forbidden("changing the retention horizon needs an admin key")
     client, previous = clients.update_client(session, client_id, given)
     now = {field: getattr(client, field) for field in previous}
     record_event(session, "client.updated", client_id=client_id, actor=actor_of(caller), subject_type="client",

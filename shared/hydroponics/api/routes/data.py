@@ -6,10 +6,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from hydroponics.api.deps import acting_client, rate_limited
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
+from hydroponics.retention.archived_query import query_with_archive
 from hydroponics.timeseries.base import (
     AggregatePoint,
     LatestReading,
@@ -71,6 +72,9 @@ class SeriesAnswer(BaseModel):
     window: Window
     points: list[RawPointOut] | list[AggregatePointOut]
     next_cursor: str | None
+    archived: bool = Field(False, description="whether part of the range was answered from the S3 archive")
+    archived_until: datetime | None = Field(None, description="points before this moment come from the archive "
+                                            "(readings past the client's retention horizon)")
 
 
 # The answers are serialized straight from the store's dataclasses (pydantic-core, no per-point
@@ -83,6 +87,8 @@ class _SeriesBody(TypedDict):
     window: Window
     points: list[RawPoint] | list[AggregatePoint]
     next_cursor: str | None
+    archived: bool
+    archived_until: datetime | None
 
 
 _latest_json = TypeAdapter(_LatestBody)
@@ -150,7 +156,8 @@ def latest_readings(
 
 
 @router.get("/query", response_model=SeriesAnswer, dependencies=[Depends(query_limit)],
-            summary="Readings in [start, end): raw, or min/max/avg/count per 1m, 5m, 1h or 1d bucket")
+            summary="Readings in [start, end): raw, or min/max/avg/count per 1m, 5m, 1h or 1d bucket; past the "
+                    "retention horizon, from the archive (marked archived)")
 def query_readings(
     client_id: UUID = Depends(acting_client),
     sensor: Annotated[str | None, Query(min_length=1, max_length=200, description="the device's sensor id")] = None,
@@ -171,8 +178,10 @@ def query_readings(
         after = decode_cursor(cursor, window) if cursor is not None else None
     except InvalidCursor as exc:
         raise invalid("cursor", str(exc), cursor) from None
-    page = store.query(SeriesQuery(client_id=client_id, start=since, end=until, window=window, sensor=sensor,
-                                   sensor_type=known_sensor_type(sensor_type), location=location, limit=limit,
-                                   after=after))
+    page, archived_until = query_with_archive(store, SeriesQuery(
+        client_id=client_id, start=since, end=until, window=window, sensor=sensor,
+        sensor_type=known_sensor_type(sensor_type), location=location, limit=limit, after=after))
     return json_response(_series_json.dump_json({"window": page.window, "points": page.points,
-                                                 "next_cursor": page.next_cursor}))
+                                                 "next_cursor": page.next_cursor,
+                                                 "archived": archived_until is not None,
+                                                 "archived_until": archived_until}))
