@@ -33,7 +33,8 @@ def api(stack) -> httpx.Client:
 
 @pytest.fixture(scope="session")
 def stack_db(stack):
-    engine = create_engine(make_url(stack["DATABASE_URL"]).set(drivername="postgresql+pg8000"))
+    # pre-ping: a database outage test (tests/outage.py) ends this role's sessions, pooled ones included
+    engine = create_engine(make_url(stack["DATABASE_URL"]).set(drivername="postgresql+pg8000"), pool_pre_ping=True)
     yield engine
     engine.dispose()
 
