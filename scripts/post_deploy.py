@@ -34,6 +34,15 @@ def point_secret_at_local_database(secret_arn: str) -> None:
     boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(secret))
 
 
+def write_metrics_token(secret_arn: str, path: Path) -> None:
+    """The token Prometheus presents to /metrics, where the local Prometheus reads it (owner-only)."""
+    token = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(token)
+
+
 def run_migrate_step(function_name: str) -> None:
     reply = boto3.client("lambda").invoke(FunctionName=function_name, Payload=b"{}")
     payload = reply["Payload"].read().decode()
@@ -83,6 +92,8 @@ def main() -> None:
     point_secret_at_local_database(outputs["DatabaseSecretArn"])
     run_migrate_step(outputs["MigrateFunctionName"])
     warm_up(outputs)
+    token_file = args.env_file.parent / "metrics-token"
+    write_metrics_token(outputs["MetricsTokenSecretArn"], token_file)
 
     os.environ["API_KEYS_TABLE"] = outputs["ApiKeysTableName"]
     env = read_env(args.env_file)
@@ -115,6 +126,8 @@ def main() -> None:
         "ESCALATION_FUNCTION": outputs["EscalationFunctionName"],
         "DEAD_LETTERS_FUNCTION": outputs["DeadLettersFunctionName"],
         "NOTIFY_BACKOFF_SECONDS": os.environ.get("NOTIFY_BACKOFF_SECONDS", "[60,300,900]"),
+        "MONITORING_TABLE": outputs["MonitoringTableName"],
+        "METRICS_TOKEN_FILE": str(token_file),
     })
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

@@ -1,11 +1,13 @@
 """Notify function: delivers queued notifications through their channels (retries by visibility, then the DLQ)."""
 
+from hydroponics.monitoring.backlog import tracked
 from hydroponics.notifications.worker import process_batch
 from hydroponics.observability import logger, metrics
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@tracked("notifications")
 def handler(event: dict, context: object) -> dict:
     outcome = process_batch(event.get("Records", []),
                             time_left=lambda: context.get_remaining_time_in_millis() / 1000)

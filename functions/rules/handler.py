@@ -8,7 +8,9 @@ retry neither loses nor double-counts a reading.
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hydroponics.correlation import of_sqs_record
 from hydroponics.db.engine import session_scope
+from hydroponics.monitoring.backlog import tracked
 from hydroponics.observability import logger, metrics
 from hydroponics.readings.batch import BatchOutcome, store_or_retry_later
 from hydroponics.rules.engine import EvaluationOutcome, evaluate_readings
@@ -32,6 +34,7 @@ def evaluate_or_retry(outcome: BatchOutcome) -> EvaluationOutcome | None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@tracked("readings")
 def handler(event: dict, context: object) -> dict:
     outcome = store_or_retry_later(event.get("Records", []))
     metrics.add_metric(name="ReadingsStored", unit="Count", value=outcome.stored)
@@ -39,7 +42,9 @@ def handler(event: dict, context: object) -> dict:
     metrics.add_metric(name="ReadingMessagesFailed", unit="Count", value=len(outcome.failed_message_ids))
     # never storable, sent to the DLQ at once (listed in /admin/failed-tasks with the reason): alarm on it
     metrics.add_metric(name="ReadingsRefused", unit="Count", value=len(outcome.refused))
-    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids), "refused": len(outcome.refused)}
+    summary = {"stored": outcome.stored, "failed": len(outcome.failed_message_ids), "refused": len(outcome.refused),
+               # the API requests these readings came from (follow one in the ingest, notify and ac_control logs)
+               "correlation_ids": sorted({cid for r in event.get("Records", []) if (cid := of_sqs_record(r))})}
     if evaluation is not None:
         metrics.add_metric(name="ReadingsEvaluated", unit="Count", value=evaluation.readings_evaluated)
         metrics.add_metric(name="AlertsOpened", unit="Count", value=len(evaluation.alerts_opened))

@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     # dead-letter queue name -> URL of the work queue it catches for (redrive sends messages back there)
     dead_letter_sources: dict[str, str] = Field(default_factory=dict)
 
+    # Monitoring: every queue by its short name, with its DLQ ({"readings": {"queue": url, "dead_letter": url}}),
+    # the DynamoDB table of request counters and queue backlogs, and what /metrics accepts.
+    monitored_queues: dict[str, dict[str, str]] = Field(default_factory=dict)
+    monitoring_table: str | None = None
+    metrics_token_secret_arn: str | None = None
+    metrics_token: SecretStr | None = Field(None, description="The metrics token itself (local runs, tests).")
+    metrics_cache_seconds: float = Field(5, ge=0, le=60, description="How long a /metrics answer is reused.")
+    request_metrics_flush_seconds: float = Field(
+        10, gt=0, le=60, description="How often a container adds its request counts to the monitoring table.")
+
     # Alerting
     rules_cache_seconds: int = Field(60, ge=0, le=60, description="How long a client's rules are cached.")
     notify_backoff_seconds: list[int] = Field(

@@ -1,5 +1,6 @@
 """The deployed local stack: its URL, keys and a database connection for checking what it stored."""
 
+import json
 import os
 import time
 import uuid
@@ -8,9 +9,11 @@ from typing import Any, Callable
 import boto3
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, make_url
 
 from tests.conftest import local_env
+from tests.mail_server import free_port
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +33,8 @@ def api(stack) -> httpx.Client:
 
 @pytest.fixture(scope="session")
 def stack_db(stack):
-    engine = create_engine(make_url(stack["DATABASE_URL"]).set(drivername="postgresql+pg8000"))
+    # pre-ping: a database outage test (tests/outage.py) ends this role's sessions, pooled ones included
+    engine = create_engine(make_url(stack["DATABASE_URL"]).set(drivername="postgresql+pg8000"), pool_pre_ping=True)
     yield engine
     engine.dispose()
 
@@ -83,3 +87,22 @@ def make_client(stack):
 @pytest.fixture(scope="session")
 def demo_device(stack) -> dict[str, str]:
     return {"X-API-Key": stack["API_KEY"], "X-Client-Id": stack["CLIENT_ID"]}
+
+
+@pytest.fixture
+def short_backoff(stack) -> float:
+    delays = json.loads(stack.get("NOTIFY_BACKOFF_SECONDS", "[60,300,900]"))
+    if max(delays) > 5:
+        pytest.skip(f"the stack retries notifications after {delays} s: deploy it with scripts/test "
+                    "(or NOTIFY_BACKOFF_SECONDS='[2,2,2]' scripts/deploy)")
+    return float(sum(delays))
+
+
+@pytest.fixture
+def receiver():
+    server = HTTPServer(host="127.0.0.1", port=free_port())
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()

@@ -2,35 +2,12 @@
 the dead-letters function records it, an admin retries it once the receiver is back, and it is
 delivered exactly once. Needs the short backoff scripts/test deploys with (NOTIFY_BACKOFF_SECONDS)."""
 
-import json
 from datetime import UTC, datetime
 
-import pytest
-from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from werkzeug import Response
 
 from tests.e2e.conftest import wait_for
-from tests.mail_server import free_port
-
-
-@pytest.fixture
-def short_backoff(stack) -> float:
-    delays = json.loads(stack.get("NOTIFY_BACKOFF_SECONDS", "[60,300,900]"))
-    if max(delays) > 5:
-        pytest.skip(f"the stack retries notifications after {delays} s: deploy it with scripts/test "
-                    "(or NOTIFY_BACKOFF_SECONDS='[2,2,2]' scripts/deploy)")
-    return float(sum(delays))
-
-
-@pytest.fixture
-def receiver():
-    server = HTTPServer(host="127.0.0.1", port=free_port())
-    server.start()
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
 
 
 def test_receiver_down_then_dead_letter_then_redrive_delivers_exactly_once(

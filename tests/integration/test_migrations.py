@@ -26,7 +26,7 @@ DOMAIN_TABLES = {
     "clients", "api_keys", "sensors", "readings", "varieties", "variety_stages", "crops", "growth_stages",
     "harvests", "calibrations", "rules", "alerts", "silences", "notification_channels", "notifications",
     "ac_units", "ac_commands", "events", "failed_tasks", "spot_checks", "sensor_drifts", "escalation_policies",
-    "rule_states", "retention_runs", "retention_archives", "retention_holds",
+    "rule_states", "retention_runs", "retention_archives", "retention_holds", "reading_counts",
 }  # fmt: skip
 PARTITION = re.compile(r"^readings_(default|\d{6})$")
 

@@ -19,6 +19,7 @@ from hydroponics.api.routes import (
     escalation_policies,
     events,
     keys,
+    metrics,
     notifications,
     retention,
     rules,
@@ -29,6 +30,7 @@ from hydroponics.api.routes import (
 )
 from hydroponics.health import check_health
 from hydroponics.ingest import app as ingest
+from hydroponics.monitoring.requests import RequestMetrics
 
 DESCRIPTION = """Sensor data, farm records, alerts and climate control for commercial hydroponic farms.
 
@@ -42,6 +44,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Hydroponic farm platform API", version=__version__, description=DESCRIPTION)
     install_error_handlers(app)
     add_rate_limit_headers(app)
+    app.add_middleware(RequestMetrics, function="api")
 
     @app.get("/health", tags=["platform"], summary="Database and queue reachability, and the version",
              dependencies=[Depends(ip_rate_limited("public"))])
@@ -51,7 +54,8 @@ def create_app() -> FastAPI:
 
     app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
     for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
-                   rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac):
+                   rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac,
+                   metrics):
         app.include_router(module.router)
     dashboard.mount_dashboard(app)
     return app

@@ -17,6 +17,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
+from hydroponics.correlation import current_correlation_id
 from hydroponics.climate.units import SETTINGS, get_unit
 from hydroponics.db.models import AcCommand
 from hydroponics.errors import InvalidInput, NotFound
@@ -88,7 +89,7 @@ def request_command(session: Session, client_id: uuid.UUID, unit_id: uuid.UUID, 
     if problems:
         raise InvalidInput("the unit cannot do that", details=problems)
     row = AcCommand(client_id=client_id, ac_unit_id=unit.id, source=source, requested_by=requested_by,
-                    command=parsed.changes(), status="queued")
+                    command=parsed.changes(), status="queued", correlation_id=current_correlation_id())
     session.add(row)
     session.flush()
     session.refresh(row)
@@ -184,6 +185,8 @@ def requeue_stale_queued(session: Session, now: datetime | None = None) -> list[
 
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction has not committed yet
+        return
     commands = session.info.pop(_STAGED, None)
     if commands:
         publish(commands)
@@ -191,5 +194,7 @@ def _publish_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint rolled back: what the transaction staged before stays
+        return
     session.info.pop(_STAGED, None)
 

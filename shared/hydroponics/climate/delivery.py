@@ -31,6 +31,7 @@ from hydroponics.climate.drivers import Reply, Unreachable, driver_for, message
 from hydroponics.climate.signing import verify
 from hydroponics.climate.unit_alerts import unit_answered, unit_unreachable
 from hydroponics.climate.units import apply_state
+from hydroponics.correlation import correlated
 from hydroponics.db.engine import session_scope
 from hydroponics.db.models import AcCommand, AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -163,6 +164,14 @@ def deliver(command_id: uuid.UUID, message_id: str, receive_count: int) -> Outco
     if claimed is None:
         return Outcome.DONE
     unit, command = claimed
+    with correlated(command.correlation_id):  # the request (or reading) that asked for it
+        return _send(unit, command, settings, receive_count)
+
+
+def _send(unit: AcUnit, command: AcCommand, settings: Any, receive_count: int) -> Outcome:
+    command_id = command.id
+    logger.info("sending AC command", extra={"command_id": str(command_id), "unit": str(unit.id),
+                                             "attempt": command.attempts})
     body = message(unit, command.id, "command", command.command)
     try:
         reply = driver_for(unit).send(unit, body, str(command.id), settings.send_timeout_seconds)

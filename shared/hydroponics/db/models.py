@@ -132,6 +132,16 @@ class Sensor(Base):
     last_recorded_at: Mapped[datetime | None]
 
 
+class ReadingCount(Base):
+    """Readings stored per client and sensor type, kept by the store statement (migration 0012)."""
+
+    __tablename__ = "reading_counts"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    sensor_type: Mapped[str] = mapped_column(primary_key=True)
+    stored: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
 class Reading(Base):
     """One measurement; the table is range-partitioned by month on recorded_at."""
 
@@ -449,6 +459,7 @@ class Notification(Base):
     claimed_at: Mapped[datetime | None]  # set while a notify worker sends it
     digest_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"),
                                                         index=True)  # the digest that carried a held message
+    correlation_id: Mapped[str | None]  # the API request behind it (migration 0012)
 
 
 class AcUnit(Base):
@@ -492,6 +503,7 @@ class AcCommand(Base):
     acknowledged_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default=text("0"))  # sends to the unit, retries included
     message_id: Mapped[str | None]  # the queue message that claimed it (another one is a duplicate)
+    correlation_id: Mapped[str | None]  # the API request behind it (migration 0012)
 
 
 class Event(Base):
@@ -500,6 +512,8 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_client_id_event_type_occurred_at", "client_id", "event_type", text("occurred_at DESC")),
+        # each scheduled job's runs, newest first (migration 0012; /metrics reads the last one)
+        Index("ix_events_job_runs", "subject_id", text("occurred_at DESC"), postgresql_where=text("event_type = 'job.ran'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -6,7 +6,9 @@ from fastapi.responses import JSONResponse
 from hydroponics import __version__
 from hydroponics.api.deps import acting_client, add_rate_limit_headers, rate_limited
 from hydroponics.api.errors import install_error_handlers
+from hydroponics.correlation import current_correlation_id
 from hydroponics.ingest.service import check_content_type, ingest
+from hydroponics.monitoring.requests import RequestMetrics
 from hydroponics.readings.incoming import MAX_BATCH, IncomingReading
 
 router = APIRouter(tags=["readings"])
@@ -28,7 +30,7 @@ async def post_readings(request: Request, client_id=Depends(acting_client)) -> J
     """Legacy devices send `{"sensor_type", "value", "timestamp"?, "location"?}` with `X-API-Key` and
     `X-Client-Id`; a batch is a JSON array or `{"readings": [...]}` and gets per-reading results."""
     check_content_type(request.headers.get("content-type"))
-    outcome = ingest(await request.body(), client_id, request.headers.get("x-request-id"))
+    outcome = ingest(await request.body(), client_id, current_correlation_id())
     return JSONResponse(outcome.body(), status_code=202)
 
 
@@ -37,5 +39,6 @@ def create_ingest_app() -> FastAPI:
                   redoc_url=None, openapi_url=None)  # documented by the api function's /docs
     install_error_handlers(app)
     add_rate_limit_headers(app)
+    app.add_middleware(RequestMetrics, function="ingest")
     app.include_router(router)
     return app

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from hydroponics.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from hydroponics.observability import logger
 from hydroponics.readings.incoming import MAX_BATCH, validate_reading
 from hydroponics.readings.publisher import publish_readings
 
@@ -86,4 +87,7 @@ def ingest(body: bytes, client_id: UUID, correlation_id: str | None = None) -> I
     for position in published.failed:  # SQS kept refusing these few: the device should resend them
         outcome.results[valid[position][0]] = {"index": valid[position][0], "status": "unavailable",
                                                "errors": [{"field": "reading", "reason": "queue unavailable; resend"}]}
+    # the first line of a reading's trail (correlation_id): rules, notify and ac_control log under it next
+    logger.info("readings queued", extra={"client_id": str(client_id), "accepted": len(published.queued),
+                                          "rejected": len(outcome.results) - outcome.accepted})
     return outcome

@@ -5,6 +5,7 @@ the run still fails afterwards (the function's error metric and its retry see it
 step queues are published when its transaction commits (the outbox's after-commit hook).
 """
 
+import time
 from datetime import UTC, datetime
 from typing import Any, Callable
 
@@ -51,6 +52,7 @@ class AlertingStepsFailed(Exception):
 
 def run_alerting_minute(now: datetime | None = None) -> dict[str, Any]:
     moment = now or datetime.now(UTC)
+    started = time.monotonic()
     outcome: dict[str, Any] = {}
     failed: list[str] = []
     for name, step in STEPS.items():
@@ -62,7 +64,8 @@ def run_alerting_minute(now: datetime | None = None) -> dict[str, Any]:
             failed.append(name)
     with session_scope() as session:  # the scheduler's heartbeat in the events log
         record_event(session, "job.ran", client_id=None, actor="scheduler", subject_type="job", subject_id=JOB,
-                     details={"steps": outcome, "failed": failed})
+                     details={"steps": outcome, "failed": failed,
+                              "duration_seconds": round(time.monotonic() - started, 3)})
     logger.info("alerting minute", extra={"steps": outcome, "failed": failed})
     if failed:
         raise AlertingStepsFailed(", ".join(failed))

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
+from hydroponics.correlation import current_correlation_id
 from hydroponics.db.models import Alert, Notification, NotificationChannel
 from hydroponics.observability import logger
 from hydroponics.settings import get_settings
@@ -91,6 +92,7 @@ def queue_notifications(
             "subject": subject,
             "body": body,
             "status": status,
+            "correlation_id": current_correlation_id(),  # the notify function logs under the same id
         }
         for channel in channels
     ]
@@ -160,6 +162,8 @@ def requeue_stale_pending(session: Session, now: datetime | None = None) -> list
 
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction has not committed yet
+        return
     ids = session.info.pop(_STAGED, None)
     if ids:
         publish(ids)
@@ -167,4 +171,6 @@ def _publish_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint rolled back: what the transaction staged before stays
+        return
     session.info.pop(_STAGED, None)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
+from hydroponics.correlation import correlated
 from hydroponics.db.engine import session_scope
 from hydroponics.events import record_event
 from hydroponics.notifications.delivery import DeliveryResult, deliver
@@ -37,7 +38,7 @@ _CLAIM = text("""
     UPDATE notifications SET status = 'sending', claimed_at = now(), attempts = attempts + 1
     WHERE id = :id AND (status IN ('pending', 'failed')
                         OR (status = 'sending' AND claimed_at < now() - make_interval(secs => :ttl)))
-    RETURNING id, client_id, channel_id, alert_id, kind, subject, body, attempts
+    RETURNING id, client_id, channel_id, alert_id, kind, subject, body, attempts, correlation_id
 """)
 # Messages the channel has used in the hour: sent, being sent, or a digest waiting to go.
 _USAGE = text("""
@@ -62,6 +63,7 @@ class Claimed:
     subject: str
     body: str
     attempts: int
+    correlation_id: str | None
     channel_kind: str
     target: str
 
@@ -166,6 +168,11 @@ def handle_message(record: dict) -> tuple[str, int]:
         if status is None:
             logger.warning("notification not found; message dropped", extra={"notification_id": str(notification_id)})
         return "skipped", 0
+    with correlated(claimed.correlation_id):  # the request whose reading caused it, in this message's log lines
+        return _send(record, claimed)
+
+
+def _send(record: dict, claimed: Claimed) -> tuple[str, int]:
     result = deliver(claimed.channel_kind, claimed.target, claimed.subject, claimed.body)
     receive = receive_count(record)
     final = is_final(receive) or not result.retryable

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
+from hydroponics.correlation import of_sqs_record
 from hydroponics.db.engine import session_scope
 from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
@@ -71,7 +72,10 @@ def _parse(records: list[dict], outcome: BatchOutcome) -> list[tuple[str, Queued
     parsed = []
     for record in records:
         try:
-            parsed.append((record["messageId"], QueuedReading.model_validate_json(record["body"])))
+            reading = QueuedReading.model_validate_json(record["body"])
+            correlation_id = of_sqs_record(record)
+            parsed.append((record["messageId"], reading.model_copy(update={"correlation_id": correlation_id})
+                           if correlation_id else reading))
         except (ValidationError, KeyError, TypeError) as exc:
             logger.warning("unreadable reading message", extra={"message_id": record.get("messageId"), "error": str(exc)})
             outcome.refused.append(Refusal(record, UNREADABLE, f"not a queued reading: {exc}"))

@@ -20,6 +20,8 @@ class QueuedReading(BaseModel):
     value: float = Field(allow_inf_nan=False)
     recorded_at: datetime
     received_at: datetime
+    # the API request that sent it: a message attribute on the queue, not part of the body
+    correlation_id: str | None = Field(None, exclude=True)
 
 
 def legacy_sensor_id(sensor_type: str, location: str | None) -> str:

@@ -4,7 +4,9 @@ Sensors a device reports for the first time are registered on the way (legacy de
 registered theirs), the calibration in force at the reading's time is applied, and the raw value
 is kept. Re-delivery is harmless: readings are keyed by (sensor, recorded_at). The same statement
 keeps each sensor's newest reading on its `sensors` row (last_value, last_raw_value,
-last_recorded_at), only ever moving it forward in time, so "latest per sensor" reads no readings.
+last_recorded_at), only ever moving it forward in time, so "latest per sensor" reads no readings,
+and counts the new rows per client and sensor type in `reading_counts` (what /metrics reports as
+readings stored; counter rows are taken in (client, type) order, like the sensors).
 
 Sensors are upserted (ON CONFLICT DO UPDATE), not inserted-or-skipped: the upsert returns the row
 even when a concurrent batch registered the same sensor after this statement's snapshot was taken,
@@ -64,13 +66,21 @@ WITH {_INCOMING}, {_CALIBRATED}, newest AS (
         last_raw_value = CASE WHEN s.last_recorded_at >= EXCLUDED.last_recorded_at
                               THEN s.last_raw_value ELSE EXCLUDED.last_raw_value END,
         last_recorded_at = greatest(s.last_recorded_at, EXCLUDED.last_recorded_at)
-    RETURNING s.id, s.client_id, s.external_id
+    RETURNING s.id, s.client_id, s.external_id, s.sensor_type
+), stored AS (
+    INSERT INTO readings (sensor_id, client_id, recorded_at, value, raw_value)
+    SELECT s.id, c.client_id, c.recorded_at, c.value, c.raw_value
+    FROM calibrated c JOIN batch_sensors s USING (client_id, external_id)
+    ORDER BY s.id, c.recorded_at
+    ON CONFLICT (sensor_id, recorded_at) DO NOTHING
+    RETURNING sensor_id
+), counted AS (
+    INSERT INTO reading_counts AS rc (client_id, sensor_type, stored)
+    SELECT s.client_id, s.sensor_type, count(*) FROM stored JOIN batch_sensors s ON s.id = stored.sensor_id
+    GROUP BY s.client_id, s.sensor_type ORDER BY s.client_id, s.sensor_type
+    ON CONFLICT (client_id, sensor_type) DO UPDATE SET stored = rc.stored + EXCLUDED.stored
 )
-INSERT INTO readings (sensor_id, client_id, recorded_at, value, raw_value)
-SELECT s.id, c.client_id, c.recorded_at, c.value, c.raw_value
-FROM calibrated c JOIN batch_sensors s USING (client_id, external_id)
-ORDER BY s.id, c.recorded_at
-ON CONFLICT (sensor_id, recorded_at) DO NOTHING
+SELECT count(*) FROM stored
 """)
 
 # For backends that keep the series elsewhere (InfluxDB): PostgreSQL still owns sensors and
@@ -115,7 +125,7 @@ def store_readings(session: Session, readings: Sequence[QueuedReading]) -> int:
     """Store `readings` in one statement; returns how many were new (duplicates are skipped)."""
     if not readings:
         return 0
-    return session.execute(_STORE_BATCH, _parameters(readings)).rowcount
+    return session.execute(_STORE_BATCH, _parameters(readings)).scalar_one()
 
 
 def register_and_calibrate(session: Session, readings: Sequence[QueuedReading]) -> list[RegisteredReading]:

@@ -24,11 +24,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hydroponics.correlation import correlated
+
 from hydroponics.alerts.lifecycle import (
     AlertChange, Notice, Repeats, count_repeats, open_or_repeat, resolve_automatically,
 )
 from hydroponics.alerts.silencing import active_silences
 from hydroponics.db.sql import statement
+from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
 from hydroponics.rules.actions import ActionRequest, request_actions
@@ -146,6 +149,7 @@ class EvaluationOutcome:
     notifications_queued: int = 0
     fired: list[FiredRule] = field(default_factory=list)
     commands_requested: list[uuid.UUID] = field(default_factory=list)  # AC commands the actions queued
+    correlation_ids: dict[uuid.UUID, str] = field(default_factory=dict)  # alert -> the request whose reading changed it
 
     @property
     def actions(self) -> list[FiredRule]:
@@ -337,8 +341,13 @@ def _run(pair: _Pair, earlier: dict[tuple[uuid.UUID, datetime, int], float], out
                 pair.repeats = Repeats(rule.id, sensor.id, count, value, at)
 
 
-def _record_changes(session: Session, pairs: list[_Pair], now: datetime, outcome: EvaluationOutcome) -> None:
-    """Alerts opened, repeated and resolved, with their events and notifications."""
+Origins = dict[tuple[uuid.UUID, str, datetime], str]  # (client, sensor, recorded_at) -> correlation id
+
+
+def _record_changes(session: Session, pairs: list[_Pair], now: datetime, outcome: EvaluationOutcome,
+                    origins: Origins) -> None:
+    """Alerts opened, repeated and resolved, with their events and notifications, each under the
+    correlation id of the reading that caused it (written on its notifications, in its log lines)."""
     repeats = [pair.repeats for pair in pairs if pair.repeats]
     count_repeats(session, repeats)
     outcome.repeats += sum(r.count for r in repeats)
@@ -346,29 +355,42 @@ def _record_changes(session: Session, pairs: list[_Pair], now: datetime, outcome
     silences = active_silences(session, {pair.rule.client_id for pair in firing}, now) if firing else []
     for pair in pairs:
         for change in pair.changes:
-            result: AlertChange | None
-            if isinstance(change, _Fire):
-                result = open_or_repeat(
-                    session, pair.rule, sensor_id=pair.sensor.id, location=pair.sensor.location,
-                    value=change.last_value if change.repeats else change.value,
-                    seen_at=change.last_seen_at or change.at, notice=change.message, now=now,
-                    repeats=change.repeats, silences=silences)
-                outcome.repeats += change.repeats
-                if result.opened:
-                    outcome.alerts_opened.append(result.alert.id)
-                    outcome.fired.append(FiredRule(
-                        pair.rule.id, pair.sensor.id, result.alert.id, pair.rule.action, pair.rule.client_id,
-                        _stage_target(pair.rule, pair.sensor) if pair.rule.action else None,
-                        change.value, _limit(pair.rule, pair.sensor) if pair.rule.action else None))
-                else:
-                    outcome.repeats += 1
-            else:
-                result = resolve_automatically(session, pair.rule, sensor_id=pair.sensor.id, value=change.value,
-                                               cleared_at=change.at, notice=change.message)
-                if result is not None:
-                    outcome.alerts_resolved.append(result.alert.id)
-            if result is not None:
-                outcome.notifications_queued += len(result.notifications)
+            correlation_id = origins.get((pair.sensor.client_id, pair.sensor.external_id, change.at))
+            with correlated(correlation_id):
+                _record_change(session, pair, change, now, silences, outcome, correlation_id)
+
+
+def _record_change(session: Session, pair: _Pair, change: "_Fire | _Clear", now: datetime, silences: list,
+                   outcome: EvaluationOutcome, correlation_id: str | None) -> None:
+    """One alert change of a pair (opened or repeated, or resolved)."""
+    result: AlertChange | None
+    if isinstance(change, _Fire):
+        result = open_or_repeat(
+            session, pair.rule, sensor_id=pair.sensor.id, location=pair.sensor.location,
+            value=change.last_value if change.repeats else change.value,
+            seen_at=change.last_seen_at or change.at, notice=change.message, now=now,
+            repeats=change.repeats, silences=silences)
+        outcome.repeats += change.repeats
+        if result.opened:
+            outcome.alerts_opened.append(result.alert.id)
+            logger.info("alert opened", extra={"alert_id": str(result.alert.id), "rule_id": str(pair.rule.id),
+                                               "sensor_id": str(pair.sensor.id)})
+            outcome.fired.append(FiredRule(
+                pair.rule.id, pair.sensor.id, result.alert.id, pair.rule.action, pair.rule.client_id,
+                _stage_target(pair.rule, pair.sensor) if pair.rule.action else None,
+                change.value, _limit(pair.rule, pair.sensor) if pair.rule.action else None))
+        else:
+            outcome.repeats += 1
+    else:
+        result = resolve_automatically(session, pair.rule, sensor_id=pair.sensor.id, value=change.value,
+                                       cleared_at=change.at, notice=change.message)
+        if result is not None:
+            outcome.alerts_resolved.append(result.alert.id)
+            logger.info("alert resolved", extra={"alert_id": str(result.alert.id)})
+    if result is not None:
+        outcome.notifications_queued += len(result.notifications)
+        if correlation_id:
+            outcome.correlation_ids[result.alert.id] = correlation_id
 
 
 def _write_states(session: Session, pairs: list[_Pair]) -> None:
@@ -399,10 +421,12 @@ def evaluate_readings(session: Session, readings: Sequence[QueuedReading], now: 
     earlier = _earlier_values(session, ordered)
     for pair in ordered:
         _run(pair, earlier, outcome)
-    _record_changes(session, ordered, now, outcome)
+    origins = {(r.client_id, r.sensor, r.recorded_at): r.correlation_id for r in readings if r.correlation_id}
+    _record_changes(session, ordered, now, outcome, origins)
     requests = [ActionRequest(f.client_id, f.rule_id, f.sensor_id, f.alert_id, f.action, f.stage_target,
                               f.value, f.limit) for f in outcome.actions] + _still_firing(ordered, outcome)
-    if requests:
-        outcome.commands_requested = request_actions(session, requests)
+    for request in requests:  # one by one, each under the correlation id of its alert's reading
+        with correlated(outcome.correlation_ids.get(request.alert_id)):
+            outcome.commands_requested += request_actions(session, [request])
     _write_states(session, ordered)
     return outcome
