@@ -21,7 +21,7 @@ class QueuedReading(BaseModel):
     recorded_at: datetime
     received_at: datetime
     # the API request that sent it: a message attribute on the queue, not part of the body
-    correlation_id: str | None = Field(None, exclude=True)
+    correlation_id: identifier(128) | None = Field(None, exclude=True)  # hydroponics.correlation.acceptable
 
 
 def legacy_sensor_id(sensor_type: str, location: str | None) -> str:
