@@ -20,21 +20,22 @@ ADMIN = {"X-Test-Admin": "1"}
 
 @pytest.fixture
 def queues(platform_db, local_aws, monkeypatch):
-    """The readings queue of local_aws with 3 waiting messages, a notifications queue, and a DLQ holding 2."""
+    """The readings queue of local_aws with 3 waiting messages and its DLQ holding 2; a notifications
+    queue; an AC-commands queue that does not exist."""
     sqs = local_aws["sqs"]
     suffix = uuid.uuid4().hex[:8]
     notifications = sqs.create_queue(QueueName=f"it-notifications-{suffix}")["QueueUrl"]
-    dlq_name = f"it-readings-dlq-{suffix}"
-    dlq = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"it-readings-dlq-{suffix}")["QueueUrl"]
     for n in range(3):
         sqs.send_message(QueueUrl=local_aws["READINGS_QUEUE_URL"], MessageBody=str(n))
     for n in range(2):
         sqs.send_message(QueueUrl=dlq, MessageBody=str(n))
-    monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", notifications)
-    monkeypatch.setenv("AC_COMMANDS_QUEUE_URL", notifications.rsplit("/", 1)[0] + "/it-no-such-queue")
-    monkeypatch.setenv("DEAD_LETTER_SOURCES", json.dumps({dlq_name: local_aws["READINGS_QUEUE_URL"]}))
+    monkeypatch.setenv("MONITORED_QUEUES", json.dumps({
+        "readings": {"queue": local_aws["READINGS_QUEUE_URL"], "dead_letter": dlq},
+        "notifications": {"queue": notifications},
+        "ac-commands": {"queue": notifications.rsplit("/", 1)[0] + "/it-no-such-queue"}}))
     reset_core_caches()
-    yield {"readings": local_aws["READINGS_QUEUE_URL"].rsplit("/", 1)[-1], "notifications": notifications, "dlq": dlq_name}
+    yield
     for url in (notifications, dlq):
         sqs.delete_queue(QueueUrl=url)
 
@@ -47,12 +48,12 @@ def http(queues):
 
 def test_the_strip_counts_each_queue_and_says_which_cannot_be_read(http, queues):
     body = http.get("/api/dashboard/status", headers={"X-Test-Client": str(uuid.uuid4())}).json()
-    by_name = {q["queue"]: q for q in body["queues"]}
-    assert (by_name[queues["readings"]]["visible"], by_name[queues["readings"]]["dead_letter"]) == (3, False)
-    assert by_name[queues["notifications"].rsplit("/", 1)[-1]]["visible"] == 0
-    assert (by_name[queues["dlq"]]["visible"], by_name[queues["dlq"]]["dead_letter"]) == (2, True)
-    assert by_name["it-no-such-queue"] == {"queue": "it-no-such-queue", "dead_letter": False, "visible": None,
-                                           "in_flight": None, "delayed": None, "reachable": False}
+    by_role = {(q["queue"], q["dead_letter"]): q for q in body["queues"]}
+    assert by_role["readings", False]["visible"] == 3
+    assert by_role["readings", True]["visible"] == 2
+    assert by_role["notifications", False]["visible"] == 0
+    assert by_role["ac-commands", False] == {"queue": "ac-commands", "dead_letter": False, "visible": None,
+                                             "in_flight": None, "delayed": None, "reachable": False}
     assert body["failed_tasks"] is None  # the failed-tasks table is the platform's, not a client's
 
 
@@ -60,10 +61,13 @@ def test_jobs_show_their_last_run_and_an_overdue_one_is_flagged(http):
     now = datetime.now(UTC)
     with session_scope() as session:
         for job, ago in (("escalation", timedelta(seconds=30)), ("advance_stages", timedelta(hours=3)),
-                         ("escalation", timedelta(minutes=10)), ("retention", timedelta(hours=20))):
+                         ("escalation", timedelta(minutes=10))):
             record_event(session, "job.ran", client_id=None, actor="scheduler", subject_type="job", subject_id=job)
             session.execute(text("UPDATE events SET occurred_at = :at WHERE id = (SELECT max(id) FROM events)"),
                             {"at": now - ago})
+        # retention records its runs in retention_runs, not as job.ran events
+        session.execute(text("INSERT INTO retention_runs (status, requested_by, requested_at, started_at, finished_at)"
+                             " VALUES ('succeeded', 'schedule', :at, :at, :at)"), {"at": now - timedelta(hours=20)})
         session.execute(text("INSERT INTO failed_tasks (source_queue, body) VALUES ('q', 'a'), ('q', 'b')"))
         session.execute(text("INSERT INTO failed_tasks (source_queue, body, status) VALUES ('q', 'c', 'discarded')"))
     body = http.get("/api/dashboard/status", headers=ADMIN).json()
@@ -74,4 +78,5 @@ def test_jobs_show_their_last_run_and_an_overdue_one_is_flagged(http):
     assert [(name, job["overdue"]) for name, job in jobs.items()] == [
         ("escalation", False), ("advance_stages", True), ("calibration_due", False), ("drift", False), ("retention", False)]
     assert jobs["drift"]["last_run"] is None and jobs["advance_stages"]["every_seconds"] == 3600
+    assert abs((datetime.fromisoformat(jobs["retention"]["last_run"]) - (now - timedelta(hours=20))).total_seconds()) < 1
     assert body["failed_tasks"] == 2

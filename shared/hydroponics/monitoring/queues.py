@@ -4,7 +4,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from hydroponics.aws import client
+from hydroponics.observability import logger
 from hydroponics.settings import get_settings
 
 Role = Literal["work", "dead_letter"]
@@ -52,3 +55,14 @@ def _depth(name: str, role: Role, url: str) -> QueueDepth:
 def queue_depths() -> list[QueueDepth]:
     """Every queue's depth, asked side by side (SQS has no batch call); raises if any queue cannot be read."""
     return list(_pool.map(lambda queue: _depth(*queue), monitored_queues()))
+
+
+def queue_depths_or_unreadable() -> list[tuple[str, Role, QueueDepth | None]]:
+    """Every queue's depth side by side, None for one that cannot be read (the others still answer)."""
+    def one(name: str, role: Role, url: str) -> tuple[str, Role, QueueDepth | None]:
+        try:
+            return name, role, _depth(name, role, url)
+        except (BotoCoreError, ClientError):
+            logger.exception("queue attributes unavailable", extra={"queue": name, "role": role})
+            return name, role, None
+    return list(_pool.map(lambda queue: one(*queue), monitored_queues()))
