@@ -121,3 +121,11 @@ class TimeSeriesStore(Protocol):
     def query(self, query: SeriesQuery) -> SeriesPage:
         """One page of the client's readings in [start, end), raw or aggregated by window."""
         ...
+
+    def latest_body(self, client_id: UUID, sensor_type: str | None = None, location: str | None = None) -> bytes:
+        """`latest` as the data API's JSON body: {"readings": [...]}."""
+        ...
+
+    def query_body(self, query: SeriesQuery) -> bytes:
+        """`query` as the data API's JSON body: {"window", "points", "next_cursor"}."""
+        ...

@@ -16,6 +16,7 @@ from hydroponics.db.engine import session_scope
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES
 from hydroponics.readings.store import register_and_calibrate
+from hydroponics.timeseries.answers import latest_body, series_body
 from hydroponics.timeseries.base import (
     AggregatePoint,
     LatestReading,
@@ -175,3 +176,9 @@ class InfluxTimeSeries:
             last = rows[query.limit - 1]
             next_cursor = encode_cursor(query.window, SeriesPosition(at=last["_time"], sensor=last["sensor"]))
         return SeriesPage(window=query.window, points=points, next_cursor=next_cursor)
+
+    def latest_body(self, client_id: UUID, sensor_type: str | None = None, location: str | None = None) -> bytes:
+        return latest_body(self.latest(client_id, sensor_type, location))
+
+    def query_body(self, query: SeriesQuery) -> bytes:
+        return series_body(self.query(query))
