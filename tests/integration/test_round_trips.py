@@ -68,3 +68,30 @@ def test_a_connection_idle_for_long_is_pinged_and_replaced_if_dead(farm, platfor
     with session_scope() as session:  # a unit of work that could not be retried gets a live connection
         assert session.execute(PID).scalar() != pid
     assert get_engine().pool.checkedout() == 0
+
+
+def _records(client_id, start: int, count: int) -> list[dict]:
+    return [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": QueuedReading(
+        client_id=client_id, sensor=f"ph-{i % 10}", sensor_type="ph", location="tank-1", value=6.0,
+        recorded_at=T0.replace(minute=i // 10 % 60, second=i % 10), received_at=T0).model_dump_json()}
+        for i in range(start, start + count)]
+
+
+def test_the_store_step_is_one_round_trip_a_batch_once_prepared(farm):
+    from hydroponics.readings.batch import store_sqs_batch
+
+    store_sqs_batch(_records(farm, 0, 100))  # prepares the statement on this connection
+    with counted_round_trips() as trips:
+        outcome = store_sqs_batch(_records(farm, 100, 100))
+    assert outcome.stored == 100 and trips[0] == 1  # no BEGIN, no COMMIT, no ping, no parse and describe
+
+
+def test_the_store_step_retries_a_dead_connection_once_and_stores_everything(farm, platform_db):
+    from hydroponics.readings.batch import store_sqs_batch
+
+    store_sqs_batch(_records(farm, 0, 10))
+    _terminate(read_one(PID, {})[0], platform_db.url)
+    outcome = store_sqs_batch(_records(farm, 10, 100))
+    assert outcome.stored == 100 and outcome.failed_message_ids == []
+    with platform_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM readings")).scalar() == 111  # the fixture's + 10 + 100

@@ -169,12 +169,20 @@ def _outside_transaction() -> Iterator[Connection]:
             dbapi_connection.autocommit = False
 
 
-def read_one(statement: TextClause, parameters: dict[str, Any]) -> Row:
-    """The one row of a read-only statement: one round trip, retried once on a dead connection."""
-    def read() -> Row:
+def one_statement(work: Callable[[Connection], T]) -> T:
+    """Run `work`, one statement that is safe to repeat (a read, an idempotent write), on a connection
+    outside a transaction: the statement is atomic on its own, so it costs its own round trip and no
+    BEGIN or COMMIT. Retried once on a fresh connection if the first one turned out dead."""
+    def run() -> T:
         with _outside_transaction() as connection:
-            return connection.execute(statement.execution_options(prepared=True), parameters).one()
-    return retrying_once(read)
+            return work(connection)
+    return retrying_once(run)
+
+
+def read_one(statement: TextClause, parameters: dict[str, Any]) -> Row:
+    """The one row of a read-only statement: one round trip (prepared), retried once on a dead connection."""
+    return one_statement(lambda connection: connection.execute(statement.execution_options(prepared=True),
+                                                               parameters).one())
 
 
 @lru_cache(maxsize=1)

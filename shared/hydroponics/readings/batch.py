@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
-from hydroponics.db.engine import session_scope
+from hydroponics.db.engine import one_statement, session_scope
 from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
@@ -71,15 +71,21 @@ def store_sqs_batch(records: list[dict]) -> BatchOutcome:
     if not parsed:
         return outcome
     connected = False
+
+    def store(connection) -> int:
+        nonlocal connected
+        connected = True
+        return store_readings(connection, [reading for _, reading in parsed])
+
     try:
-        with session_scope() as session:
-            session.connection()
-            connected = True
-            outcome.stored = store_readings(session, [reading for _, reading in parsed])  # one statement
+        # One statement, atomic on its own: one round trip, no BEGIN or COMMIT; idempotent, so a
+        # connection found dead is retried once on a fresh one before this counts as an outage.
+        outcome.stored = one_statement(store)
         outcome.readings = parsed
         return outcome
     except DBAPIError as exc:
-        if not connected or exc.connection_invalidated:  # failing to connect is an outage, not a bad message
+        # failing to connect (no statement: also on the retry) is an outage, not a bad message
+        if not connected or exc.statement is None or exc.connection_invalidated:
             raise DatabaseUnavailable(str(exc)) from exc
         logger.warning("batch refused by the database; storing message by message", extra={"error": str(exc.orig)})
     try:

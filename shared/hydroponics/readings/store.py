@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 from uuid import UUID
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from hydroponics.db.sql import statement
@@ -26,7 +27,8 @@ from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES
 
 # The batch travels as one JSON parameter: pg8000 escapes array parameters element by element in
-# Python, which cost more than the statement itself.
+# Python, which cost more than the statement itself (unnest of eight arrays: 3.1 ms per 100 readings
+# to encode, against 1.1 ms for the JSON, bench/README.md).
 _INCOMING = """
 incoming AS (
     SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(
@@ -71,7 +73,7 @@ SELECT s.id, c.client_id, c.recorded_at, c.value, c.raw_value
 FROM calibrated c JOIN batch_sensors s USING (client_id, external_id)
 ORDER BY s.id, c.recorded_at
 ON CONFLICT (sensor_id, recorded_at) DO NOTHING
-""")
+""").execution_options(prepared=True)  # constant text: parsed once per connection (db/engine.py)
 
 # For backends that keep the series elsewhere (InfluxDB): PostgreSQL still owns sensors and
 # calibrations, so register the sensors and return each reading's sensor id and calibrated value.
@@ -111,7 +113,7 @@ def _unit(sensor_type: str) -> str | None:
     return kind.unit if kind else None
 
 
-def store_readings(session: Session, readings: Sequence[QueuedReading]) -> int:
+def store_readings(session: Session | Connection, readings: Sequence[QueuedReading]) -> int:
     """Store `readings` in one statement; returns how many were new (duplicates are skipped)."""
     if not readings:
         return 0
