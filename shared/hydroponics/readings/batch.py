@@ -5,6 +5,10 @@ item failure (SQS retries it and finally moves it to the DLQ); the rest of the b
 If the database cannot be reached, every message is reported and made visible again after a
 backoff (15 s doubling to 5 min, by receive count) instead of the queue's 6-minute visibility
 timeout, so readings buffered during an outage are stored soon after PostgreSQL is back.
+
+With TIMESERIES_BACKEND=influxdb the readings go to InfluxDB instead (the store's `write`: sensors
+and calibrations still in PostgreSQL, the points written synchronously), with the same outcomes:
+refused points fail their message alone, an unreachable InfluxDB is an outage like PostgreSQL's.
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +23,9 @@ from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
 from hydroponics.settings import get_settings
+from hydroponics.timeseries.base import PointsRefused, StoreUnavailable
+from hydroponics.timeseries.config import get_timeseries_settings
+from hydroponics.timeseries.factory import get_store
 
 FIRST_BACKOFF_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
@@ -64,12 +71,44 @@ def _store_one_by_one(session: Session, parsed: list[tuple[str, QueuedReading]],
             outcome.failed_message_ids.append(message_id)
 
 
+def _write_elsewhere(readings: list[QueuedReading]) -> int:
+    """One write to the configured store (not PostgreSQL); either database out of reach is an outage."""
+    try:
+        return get_store().write(readings)
+    except StoreUnavailable as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    except DBAPIError as exc:  # PostgreSQL, for the sensors and calibrations
+        if exc.statement is None or exc.connection_invalidated:
+            raise DatabaseUnavailable(str(exc)) from exc
+        raise PointsRefused(str(exc.orig)) from exc
+
+
+def _store_elsewhere(parsed: list[tuple[str, QueuedReading]], outcome: BatchOutcome) -> BatchOutcome:
+    """The store step for TIMESERIES_BACKEND=influxdb: the batch in one write, else message by message."""
+    try:
+        outcome.stored = _write_elsewhere([reading for _, reading in parsed])
+        outcome.readings = parsed
+        return outcome
+    except PointsRefused as exc:
+        logger.warning("batch refused by the time-series store; writing message by message", extra={"error": str(exc)})
+    for message_id, reading in parsed:
+        try:
+            outcome.stored += _write_elsewhere([reading])
+            outcome.readings.append((message_id, reading))
+        except PointsRefused as exc:
+            logger.warning("reading refused", extra={"message_id": message_id, "error": str(exc)})
+            outcome.failed_message_ids.append(message_id)
+    return outcome
+
+
 def store_sqs_batch(records: list[dict]) -> BatchOutcome:
     """Store a batch of SQS records; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
     outcome = BatchOutcome()
     parsed = _parse(records, outcome)
     if not parsed:
         return outcome
+    if get_timeseries_settings().timeseries_backend != "postgres":
+        return _store_elsewhere(parsed, outcome)
     connected = False
 
     def store(connection) -> int:

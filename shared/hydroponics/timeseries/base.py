@@ -105,6 +105,14 @@ class SeriesPage:
     next_cursor: str | None  # opaque; None on the last page
 
 
+class StoreUnavailable(Exception):
+    """The time-series store cannot take writes now (down, unreachable, throttling): try again later."""
+
+
+class PointsRefused(Exception):
+    """The time-series store refused these points for what they are (trying again will not help)."""
+
+
 @runtime_checkable
 class TimeSeriesStore(Protocol):
     """Where readings are kept and read back; every read is scoped to one client."""

@@ -20,10 +20,12 @@ from hydroponics.timeseries.answers import latest_body, series_body
 from hydroponics.timeseries.base import (
     AggregatePoint,
     LatestReading,
+    PointsRefused,
     RawPoint,
     SeriesPage,
     SeriesPosition,
     SeriesQuery,
+    StoreUnavailable,
     Window,
 )
 from hydroponics.timeseries.config import TimeSeriesSettings
@@ -95,6 +97,16 @@ def series_flux(bucket: str, query: SeriesQuery) -> str:
             f'  |> pivot(rowKey: [{_SERIES_KEY}], columnKey: ["stat"], valueColumn: "_value"){page}')
 
 
+def _write_failure(exc: Exception) -> Exception:
+    """A 4xx but 429 is about the points (PointsRefused); anything else (5xx, 429, no answer) is the
+    server's state (StoreUnavailable), as the store step tells a bad message from an outage."""
+    from influxdb_client.rest import ApiException
+
+    if isinstance(exc, ApiException) and exc.status and 400 <= exc.status < 500 and exc.status != 429:
+        return PointsRefused(f"InfluxDB refused the points: {exc.status} {exc.body or exc.reason}")
+    return StoreUnavailable(f"InfluxDB cannot be written to: {exc}")
+
+
 def _records(tables: Any) -> list[dict[str, Any]]:
     return [record.values for table in tables for record in table.records]
 
@@ -150,7 +162,11 @@ class InfluxTimeSeries:
             .time(reading.recorded_at, WritePrecision.US)
             for reading, sensor in zip(readings, registered, strict=True)
         ]
-        self._write_api.write(bucket=self._bucket, org=self._org, record=points, write_precision=WritePrecision.US)
+        try:
+            self._write_api.write(bucket=self._bucket, org=self._org, record=points,
+                                  write_precision=WritePrecision.US)
+        except Exception as exc:  # noqa: BLE001 - sorted into the two outcomes the store step handles
+            raise _write_failure(exc) from exc
         return len(points)
 
     def latest(self, client_id: UUID, sensor_type: str | None = None,
