@@ -2,6 +2,10 @@
 
 Each device (a thread) posts one legacy reading of its own sensor every second through the HTTP API
 for --seconds; a poller watches PostgreSQL (every 50 ms) and notes when each reading is stored.
+Devices join over --ramp seconds after a warm-up request: MiniStack, like Lambda, starts a new
+worker process (~75 MB, a 1.5-2.5 s cold start here) for every request that finds no idle one, and
+50 devices starting at once on a cold stack made it start over a hundred; only the steady state is
+measured (readings posted after the ramp).
 Printed: POST -> 202 and POST -> stored (p50/p95/max), errors (non-202 answers) and readings not
 stored within 10 s, beside the baseline measured in the same run: MiniStack's own round trip to a
 no-op Lambda function (created for the run, invoked synchronously five times a second, then deleted).
@@ -79,13 +83,17 @@ class NoOpLambda:
         return time.perf_counter() - start
 
     def delete(self) -> None:
-        self.client.delete_function(FunctionName=self.name)
+        try:
+            self.client.delete_function(FunctionName=self.name)
+        except Exception as exc:  # noqa: BLE001 - a leftover no-op function is harmless; say so
+            print(f"could not delete the no-op function {self.name}: {exc}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=50)
-    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--seconds", type=int, default=30, help="of steady state, after the ramp")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the devices join")
     args = parser.parse_args()
     env = local_env()
     os.environ.update({"DATABASE_URL": env["DATABASE_URL"], "API_KEYS_TABLE": env["API_KEYS_TABLE"],
@@ -97,33 +105,38 @@ def main() -> None:
     run = uuid.uuid4().hex[:6]
     url = env["API_URL"].rstrip("/") + "/api/data"
     headers = {"X-API-Key": secret, "X-Client-Id": client_id}
-    posted: dict[tuple[str, str], float] = {}  # (sensor, recorded_at) -> when the POST was sent
+    posted: dict[tuple[str, str], float] = {}  # (sensor, recorded_at) -> when the POST was sent, steady state only
     accepted: list[float] = []
     errors: list[str] = []
     lock, stop = threading.Lock(), threading.Event()
 
+    began = steady_from = until = 0.0  # set once the stack is warm, just before the devices start
+
     def device(n: int) -> None:
         sensor = f"sustain-{run}-{n:03d}"
         with httpx.Client(timeout=10) as http:
-            next_at = time.monotonic() + n / args.devices  # spread over the second
-            for _ in range(args.seconds):
+            next_at = began + args.ramp * n / args.devices  # join one by one, then once a second
+            while next_at < until and not stop.is_set():
                 time.sleep(max(0.0, next_at - time.monotonic()))
+                steady = next_at >= steady_from
                 next_at += 1.0
                 at = datetime.now(UTC).isoformat()
                 sent = time.perf_counter()
-                with lock:
-                    posted[(sensor, at)] = sent
+                if steady:
+                    with lock:
+                        posted[(sensor, at)] = sent
                 try:
                     reply = http.post(url, headers=headers, json={"sensor_type": "ph", "value": 6.2, "sensor_id": sensor,
                                                                    "timestamp": at})
                     ok = reply.status_code == 202
                 except httpx.HTTPError as exc:
                     ok, reply = False, exc
-                with lock:
-                    if ok:
-                        accepted.append(time.perf_counter() - sent)
-                    else:
-                        errors.append(str(getattr(reply, "status_code", reply)))
+                if steady:
+                    with lock:
+                        if ok:
+                            accepted.append(time.perf_counter() - sent)
+                        else:
+                            errors.append(str(getattr(reply, "status_code", reply)))
 
     stored: dict[tuple[str, str], float] = {}
 
@@ -141,16 +154,46 @@ def main() -> None:
                 time.sleep(POLL)
         engine.dispose()
 
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    emulator_down: list[str] = []
+
+    def watchdog() -> None:
+        """Stops the run if MiniStack itself stops answering its health check (three tries running)."""
+        misses = 0
+        with httpx.Client(timeout=3) as http:
+            while not stop.is_set():
+                try:
+                    misses = 0 if http.get(f"{endpoint}/_localstack/health").status_code == 200 else misses + 1
+                except httpx.HTTPError:
+                    misses += 1
+                if misses >= 3:
+                    joined = min(args.devices, int((time.monotonic() - began) * args.devices / max(args.ramp, 0.001)))
+                    emulator_down.append(f"MiniStack stopped answering its health check ~{time.monotonic() - began:.0f} s"
+                                         f" into the run, with ~{joined} devices posting")
+                    stop.set()
+                time.sleep(2)
+
     no_op = NoOpLambda(client("lambda"))
     baseline: list[float] = []
+    baseline_errors: list[str] = []
 
     def baseline_caller() -> None:
         while not stop.is_set():
-            baseline.append(no_op.invoke())
+            try:
+                baseline.append(no_op.invoke())
+            except Exception as exc:  # noqa: BLE001 - counted: the emulator itself could not keep up
+                baseline_errors.append(type(exc).__name__)
             time.sleep(0.2)
 
-    print(f"sustained ingest bench: {args.devices} devices x 1 reading/s for {args.seconds} s through {url}")
-    watchers = [threading.Thread(target=poller), threading.Thread(target=baseline_caller)]
+    with httpx.Client(timeout=30) as http:  # one warm worker before the devices come
+        for _ in range(3):
+            http.post(url, headers=headers, json={"sensor_type": "ph", "value": 6.2, "sensor_id": f"sustain-{run}-warm"})
+    began = time.monotonic()
+    steady_from, until = began + args.ramp + 1.0, began + args.ramp + 1.0 + args.seconds
+    print(f"sustained ingest bench: {args.devices} devices x 1 reading/s, joining over {args.ramp:.0f} s, then "
+          f"{args.seconds} s measured, through {url}")
+    watchers = [threading.Thread(target=poller), threading.Thread(target=baseline_caller),
+                threading.Thread(target=watchdog)]
     devices = [threading.Thread(target=device, args=(n,)) for n in range(args.devices)]
     try:
         for thread in watchers + devices:
@@ -158,13 +201,14 @@ def main() -> None:
         for thread in devices:
             thread.join()
         deadline = time.monotonic() + STORED_WITHIN
-        while time.monotonic() < deadline and any(key not in stored for key in posted):
+        while not stop.is_set() and time.monotonic() < deadline and any(key not in stored for key in posted):
             time.sleep(POLL)
     finally:
         stop.set()
         for thread in watchers:
             thread.join()
-        no_op.delete()
+    if emulator_down:
+        print(f"STOPPED: {emulator_down[0]}; the figures below cover the run up to then")
     latencies = [stored[key] - sent for key, sent in posted.items() if key in stored]
     missing = sum(1 for key in posted if key not in stored)
     print(f"{'MiniStack no-op Lambda, invoked (baseline)':44} {_percentiles(baseline)}")
@@ -173,7 +217,11 @@ def main() -> None:
     if baseline and latencies:
         print(f"stored p50 / no-op Lambda p50: {statistics.median(latencies) / statistics.median(baseline):.1f}x")
     print(f"posted {len(posted)}, errors {len(errors)} {sorted(set(errors))[:5]}, "
-          f"not stored within {STORED_WITHIN:.0f} s: {missing}")
+          f"not stored within {STORED_WITHIN:.0f} s: {missing}; no-op Lambda calls that failed: "
+          f"{len(baseline_errors)} {sorted(set(baseline_errors))}")
+    if emulator_down:
+        sys.exit(1)
+    no_op.delete()
 
 
 if __name__ == "__main__":
