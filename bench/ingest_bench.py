@@ -149,12 +149,21 @@ def main() -> None:
         key_index.authenticate(floor_key.secret, "ingest")
         list(pool.map(lambda _: send(10), range(BATCH // 10)))
 
+    packed = "[" + ",".join([body] * 50) + "]"
+
+    def packed_batch(_: int) -> None:
+        key_index.authenticate(floor_key.secret, "ingest")
+        client("sqs").send_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": packed}
+                                                                      for n in range(BATCH // 50)])
+
     try:
         singles = _round_robin({"no-op route through Mangum (baseline)": noop_route,
                                 "physical floor: UpdateItem + SendMessageBatch": floor_single,
                                 "single legacy reading": single}, args.requests)
         batches = _round_robin({"physical floor: UpdateItem + 50 SendMessageBatch": floor_batch,
-                                "batch of 500 readings": batch}, max(10, args.requests // 10))
+                                "batch of 500 readings": batch,
+                                "(design) UpdateItem + 1 SendMessageBatch, 50/message": packed_batch},
+                               max(10, args.requests // 10))
         base_p50, base_p99 = _percentiles(singles["no-op route through Mangum (baseline)"])
         print(f"ingest bench: {args.requests} single requests, {max(10, args.requests // 10)} batches, round-robin")
         print(f"{'request':52} {'p50 ms':>8} {'p99 ms':>8} {'p50/no-op':>10} {'p50/floor':>10}")
