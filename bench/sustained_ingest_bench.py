@@ -5,7 +5,9 @@ for --seconds; a poller watches PostgreSQL (every 50 ms) and notes when each rea
 Devices join over --ramp seconds after a warm-up request: MiniStack, like Lambda, starts a new
 worker process (~75 MB, a 1.5-2.5 s cold start here) for every request that finds no idle one, and
 50 devices starting at once on a cold stack made it start over a hundred; only the steady state is
-measured (readings posted after the ramp).
+measured (readings posted after the ramp). --workers (default 16) sets the ingest function's reserved
+concurrency for the run (removed after), which bounds those worker processes as it bounds Lambda's;
+requests over it are throttled (429) and counted as errors.
 Printed: POST -> 202 and POST -> stored (p50/p95/max), errors (non-202 answers) and readings not
 stored within 10 s, beside the baseline measured in the same run: MiniStack's own round trip to a
 no-op Lambda function (created for the run, invoked synchronously five times a second, then deleted).
@@ -53,6 +55,16 @@ def _farm(env: dict[str, str]) -> tuple[str, str]:
     return str(client_id), key.secret
 
 
+def _ingest_function(env: dict[str, str]) -> str:
+    """The deployed ingest function's name (the template names it <project>-<stage>-ingest)."""
+    from hydroponics.aws import client
+
+    names = [f["FunctionName"] for page in client("lambda").get_paginator("list_functions").paginate()
+             for f in page["Functions"] if f["FunctionName"].endswith("-ingest")]
+    stack = env.get("STACK_NAME", "hydroponics-local")
+    return next((name for name in names if name.startswith(stack)), names[0])
+
+
 def _percentiles(samples: list[float]) -> str:
     if not samples:
         return "no samples"
@@ -94,6 +106,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=30, help="of steady state, after the ramp")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the devices join")
+    parser.add_argument("--workers", type=int, default=16,
+                        help="reserved concurrency of the ingest function during the run (0: leave it unbounded)")
     args = parser.parse_args()
     env = local_env()
     os.environ.update({"DATABASE_URL": env["DATABASE_URL"], "API_KEYS_TABLE": env["API_KEYS_TABLE"],
@@ -173,6 +187,9 @@ def main() -> None:
                     stop.set()
                 time.sleep(2)
 
+    if args.workers:  # bound MiniStack's worker processes, as reserved concurrency bounds Lambda's
+        client("lambda").put_function_concurrency(FunctionName=_ingest_function(env),
+                                                  ReservedConcurrentExecutions=args.workers)
     no_op = NoOpLambda(client("lambda"))
     baseline: list[float] = []
     baseline_errors: list[str] = []
@@ -219,6 +236,11 @@ def main() -> None:
     print(f"posted {len(posted)}, errors {len(errors)} {sorted(set(errors))[:5]}, "
           f"not stored within {STORED_WITHIN:.0f} s: {missing}; no-op Lambda calls that failed: "
           f"{len(baseline_errors)} {sorted(set(baseline_errors))}")
+    if args.workers:
+        try:
+            client("lambda").delete_function_concurrency(FunctionName=_ingest_function(env))
+        except Exception as exc:  # noqa: BLE001 - say so: the deployed function keeps the bound
+            print(f"could not remove the ingest function's reserved concurrency: {exc}")
     if emulator_down:
         sys.exit(1)
     no_op.delete()
