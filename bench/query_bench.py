@@ -2,8 +2,11 @@
 
 Creates a throwaway database on the DATABASE_URL server (from the environment or .local/db.env),
 migrates it, loads sensors x per-sensor readings in SQL (generate_series, time-major as ingest
-writes them), and times both queries through PostgresTimeSeries next to two baselines measured in
-the same run: a `SELECT 1` round trip and a primary-key lookup of one reading.
+writes them), and times both queries through PostgresTimeSeries as the data API runs them (the JSON
+body, `latest_body` / `query_body`) next to baselines measured in the same run: a `SELECT 1` and a
+primary-key lookup of one reading in a unit of work (`session_scope`, the baselines of earlier runs),
+and the floor, a `SELECT 1` in one round trip (`read_one`). Also timed: the same queries built into
+dataclasses (`latest` / `query`, what Python callers get).
 
     .venv/bin/python bench/query_bench.py [--sensors 1000] [--per-sensor 10000] [--explain]
 """
@@ -26,7 +29,8 @@ from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
 from hydroponics.db import migrate  # noqa: E402
 from tests.databases import throwaway_database  # noqa: E402
-from hydroponics.db.engine import _session_factory, get_engine, session_scope  # noqa: E402
+from hydroponics.db.engine import _session_factory, get_engine, read_one, session_scope  # noqa: E402
+from hydroponics.db.sql import statement  # noqa: E402
 from hydroponics.settings import get_settings  # noqa: E402
 from hydroponics.timeseries.base import SeriesQuery, Window  # noqa: E402
 from hydroponics.timeseries.postgres import PostgresTimeSeries  # noqa: E402
@@ -168,6 +172,8 @@ def main() -> None:
                 session.execute(text("SELECT value FROM readings WHERE sensor_id = :s AND recorded_at = :t"),
                                 {"s": sensor_id, "t": at}).scalar_one()
 
+        select_one_floor = statement("SELECT 1")
+
         def lateral_latest() -> None:
             with session_scope() as session:
                 session.execute(text(LATERAL_LATEST), {"c": client_id}).all()
@@ -177,29 +183,34 @@ def main() -> None:
         print(f"  latest answers {args.sensors} sensors; the day answers {buckets} one-minute buckets")
         done = step(f"timing ({args.iterations} calls each, round-robin)")
         samples = timed({
-            "SELECT 1 round trip (baseline)": select_one,
+            "SELECT 1 in a unit of work (baseline)": select_one,
             "PK lookup of one reading (baseline)": pk_lookup,
-            f"latest, all {args.sensors} sensors": lambda: store.latest(client_id),
-            "one sensor, 24 h as 1m averages": lambda: store.query(day),
+            "SELECT 1, one round trip (floor)": lambda: read_one(select_one_floor, {}),
+            f"latest, all {args.sensors} sensors (API body)": lambda: store.latest_body(client_id),
+            "one sensor, 24 h as 1m averages (API body)": lambda: store.query_body(day),
+            f"latest, all {args.sensors} sensors (dataclasses)": lambda: store.latest(client_id),
+            "one sensor, 24 h as 1m averages (dataclasses)": lambda: store.query(day),
             "(not used) latest via LATERAL per sensor": lateral_latest,
         }, args.iterations, warmup=20)
         done()
-        base_one = statistics.median(samples["SELECT 1 round trip (baseline)"])
+        base_one = statistics.median(samples["SELECT 1 in a unit of work (baseline)"])
         base_pk = statistics.median(samples["PK lookup of one reading (baseline)"])
-        print(f"\n{'query':44} {'p50 ms':>8} {'p95 ms':>8} {'p50/SELECT 1':>13} {'p50/PK':>8}")
+        floor = statistics.median(samples["SELECT 1, one round trip (floor)"])
+        print(f"\n{'query':50} {'p50 ms':>8} {'p95 ms':>8} {'p50/SELECT 1':>13} {'p50/PK':>8} {'p50/floor':>10}")
         for name, values in samples.items():
             p50, p95 = statistics.median(values), percentile(values, 0.95)
-            print(f"{name:44} {p50:8.2f} {p95:8.2f} {p50 / base_one:12.1f}x {p50 / base_pk:7.1f}x")
+            print(f"{name:50} {p50:8.2f} {p95:8.2f} {p50 / base_one:12.1f}x {p50 / base_pk:7.1f}x {p50 / floor:9.1f}x")
         if args.explain:
             from hydroponics.timeseries import postgres
 
             latest_sql = postgres._LATEST.format(filters="")
-            print("\nEXPLAIN latest:\n" + explain(engine, latest_sql, {"client_id": client_id}))
+            print("\nEXPLAIN latest:\n" + explain(engine, latest_sql, {"client_id": client_id,
+                                                                         "units": postgres._UNITS}))
             sql = postgres._AGGREGATED.format(filters=" AND s.external_id = :sensor", after_readings="",
                                               after_buckets="")
             print("\nEXPLAIN one sensor, 24 h as 1m averages:\n" + explain(engine, sql, {
                 "client_id": client_id, "sensor": external_id, "start": day.start, "end": day.end,
-                "rows": day.limit + 1, "width": "60 seconds"}))
+                "rows": day.limit + 1, "page_size": day.limit, "width": "60 seconds"}))
             print("\nEXPLAIN (not used) latest via LATERAL:\n" + explain(engine, LATERAL_LATEST, {"c": client_id}))
         engine.dispose()
 

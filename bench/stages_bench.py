@@ -10,9 +10,10 @@ rounds on freshly seeded data (ANALYZEd), it times from the start of the unit of
     a SELECT of the next stage, an INSERT of it and an INSERT of the event,
 
 counts the statements each sends, checks both leave the same stages behind, and prints the medians
-and the ratio.
+and the ratio. --explain prints EXPLAIN (ANALYZE, BUFFERS, WAL) of the pass on freshly seeded data
+(rolled back) with the time of each foreign-key trigger: where the pass's floor is.
 
-    .venv/bin/python bench/stages_bench.py [--crops 10000] [--due 1000] [--rounds 5]
+    .venv/bin/python bench/stages_bench.py [--crops 10000] [--due 1000] [--rounds 5] [--explain]
 """
 
 import argparse
@@ -28,11 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
+from sqlalchemy import Engine, bindparam, create_engine, event, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from hydroponics.crops.stages import advance_due_stages  # noqa: E402
+from hydroponics.crops.stages import ADVANCE_DUE_STAGES, JOB, advance_due_stages  # noqa: E402
 from hydroponics.db import migrate  # noqa: E402
+from hydroponics.db.sql import MOMENT  # noqa: E402
 from hydroponics.db.engine import _session_factory, get_engine, session_scope  # noqa: E402
 from hydroponics.events import record_event  # noqa: E402
 from hydroponics.settings import get_settings  # noqa: E402
@@ -150,12 +152,23 @@ def timed(engine: Engine, run: Callable[[Session, datetime], int], now: datetime
     return elapsed, len(statements), advanced
 
 
+def explain(engine: Engine, now: datetime) -> str:
+    """The pass's plan with actual times, buffers, WAL and trigger times; rolled back."""
+    explained = text("EXPLAIN (ANALYZE, BUFFERS, WAL, COSTS OFF) " + ADVANCE_DUE_STAGES.text).bindparams(
+        bindparam("now", type_=MOMENT))
+    with engine.connect() as conn:
+        plan = conn.execute(explained, {"now": now, "job": JOB}).scalars().all()
+        conn.rollback()
+    return "\n".join(plan)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops", type=int, default=10_000)
     parser.add_argument("--due", type=int, default=1_000)
     parser.add_argument("--varieties", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the pass")
     args = parser.parse_args()
     print(f"stages bench: {args.crops:,} active crops over {args.varieties} varieties of {len(STAGES)} stages, "
           f"{args.due:,} due, {args.rounds} rounds")
@@ -184,6 +197,9 @@ def main() -> None:
         for name, runs in results.items():
             median = statistics.median(ms for ms, _, _ in runs)
             print(f"{name:38} {median:10.1f} {runs[-1][1]:11,} {runs[-1][2]:9,} {baseline / median:8.1f}x")
+        if args.explain:
+            reseed(engine, args.crops, args.due, args.varieties, now)
+            print("\nEXPLAIN (ANALYZE, BUFFERS, WAL) of the pass:\n" + explain(engine, now))
 
 
 if __name__ == "__main__":

@@ -5,12 +5,9 @@ migrates it, registers and calibrates the sensors, then alternates rounds of
   - the store step: `store_sqs_batch` on SQS-shaped records (JSON bodies), one call per 100, and
   - the baseline: COPY of the same rows (sensor ids resolved, calibration applied, CSV prepared
     before the clock starts) into the same table, one COPY and commit per 100, and all in one COPY,
-emptying `readings` between runs, and prints each rate next to the baselines as a ratio.
-
-It does so twice: with the core's engine as it is, and with TCP_NODELAY set on each new connection.
-pg8000 leaves Nagle's algorithm on (libpq turns it off), and its socket writer flushes in 8 KiB
-pieces: a message over 8 KiB (a 100-reading batch's parameters; COPY data) then waits for the
-peer's delayed ACK, ~40 ms on Linux, once per statement.
+emptying `readings` between runs, and prints each rate next to the baselines as a ratio, with the
+round trips to PostgreSQL each path takes per batch of 100 (the core's engine sets TCP_NODELAY, runs
+the store statement prepared and outside a transaction: see hydroponics/db/engine.py).
 
     .venv/bin/python bench/store_bench.py [--readings 30000] [--sensors 200] [--rounds 3]
 """
@@ -18,7 +15,6 @@ peer's delayed ACK, ~40 ms on Linux, once per statement.
 import argparse
 import io
 import os
-import socket
 import statistics
 import sys
 import time
@@ -31,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
 from hydroponics.db import migrate  # noqa: E402
 from tests.databases import throwaway_database  # noqa: E402
@@ -39,6 +35,7 @@ from hydroponics.db.engine import _session_factory, get_engine  # noqa: E402
 from hydroponics.readings.batch import store_sqs_batch  # noqa: E402
 from hydroponics.readings.messages import QueuedReading  # noqa: E402
 from hydroponics.settings import get_settings  # noqa: E402
+from tests.sql_counter import counted_round_trips  # noqa: E402
 
 BATCH = 100  # records per SQS batch, as the rules function receives them
 SLOPE, OFFSET = 1.02, -0.05  # every sensor's calibration
@@ -116,13 +113,6 @@ def rate(engine: Engine, rows: int, run: Callable[[], None]) -> float:
     return rows / elapsed
 
 
-def no_delay(dbapi_connection, _record) -> None:
-    """What libpq does and pg8000 does not: send small writes at once (the proposed engine.py fix)."""
-    sock = dbapi_connection._usock
-    if sock.family != socket.AF_UNIX:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def compare(engine: Engine, readings: list[QueuedReading], batches: list[list[dict]], payloads: list[str],
             rounds: int, label: str) -> None:
     """Alternating rounds of the three paths; prints the median rates and their ratios."""
@@ -145,6 +135,13 @@ def compare(engine: Engine, readings: list[QueuedReading], batches: list[list[di
     for name, values in rates.items():
         median = statistics.median(values)
         print(f"{name:32} {median:11,.0f} {median / per_batch:14.2f}x {median / bulk:14.2f}x")
+    empty_readings(engine)
+    with counted_round_trips() as store_trips:
+        store_step(batches[:10])
+    empty_readings(engine)
+    with counted_round_trips() as copy_trips:
+        copy_rows(engine, payloads[:10], True)
+    print(f"round trips per batch of {BATCH}: store step {store_trips[0] / 10:.1f}, COPY per 100 {copy_trips[0] / 10:.1f}")
 
 
 def main() -> None:
@@ -169,10 +166,7 @@ def main() -> None:
                          {"at": start - timedelta(hours=1), "offset": OFFSET, "slope": SLOPE})
         readings = readings_for(client_id, args.sensors, args.readings, start)
         batches, payloads = sqs_batches(readings), copy_payloads(engine, readings)
-        compare(engine, readings, batches, payloads, args.rounds, "the core's engine as it is")
-        event.listen(engine, "connect", no_delay)
-        engine.dispose()  # new connections get TCP_NODELAY
-        compare(engine, readings, batches, payloads, args.rounds, "with TCP_NODELAY on each connection")
+        compare(engine, readings, batches, payloads, args.rounds, "the core's engine")
         engine.dispose()
 
 

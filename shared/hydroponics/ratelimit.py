@@ -1,7 +1,9 @@
 """Request rate limits shared by every function instance: fixed one-minute windows in DynamoDB.
 
-Each (limit, identity, minute) is one item whose counter is incremented atomically; items expire
-by TTL. Limits are requests per minute, with per-client overrides carried on the caller's key.
+Per API key, the request is counted on the key's own item by the call that authenticates it
+(auth/key_index.py). Per source IP (public and sign-up endpoints), each (limit, IP, minute) is one
+item of the rate-limit table whose counter is incremented atomically; items expire by TTL. Limits
+are requests per minute, with per-client overrides carried on the caller's key.
 """
 
 import math
@@ -44,8 +46,14 @@ def limit_for(name: str, overrides: dict[str, int] | None = None) -> int:
     return int((overrides or {}).get(name, DEFAULT_LIMITS[name]))
 
 
+def decide(hits: int, limit: int, window_start: int) -> RateDecision:
+    """Whether the request that made the window's count `hits` is within `limit`."""
+    return RateDecision(allowed=hits <= limit, limit=limit, remaining=max(0, limit - hits),
+                        reset_at=window_start + WINDOW_SECONDS)
+
+
 def hit(name: str, identity: str, limit: int, now: float | None = None) -> RateDecision:
-    """Count one request against `name` for `identity` and say whether it is within `limit`."""
+    """Count one request against `name` for `identity` (an IP) in the rate-limit table, and decide."""
     now = time.time() if now is None else now
     window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
     reset_at = window + WINDOW_SECONDS
@@ -56,5 +64,4 @@ def hit(name: str, identity: str, limit: int, now: float | None = None) -> RateD
         ExpressionAttributeValues={":one": {"N": "1"}, ":expires": {"N": str(reset_at + WINDOW_SECONDS)}},
         ReturnValues="UPDATED_NEW",
     )
-    hits = int(reply["Attributes"]["hits"]["N"])
-    return RateDecision(allowed=hits <= limit, limit=limit, remaining=max(0, limit - hits), reset_at=reset_at)
+    return decide(int(reply["Attributes"]["hits"]["N"]), limit, window)

@@ -2,8 +2,11 @@
 
 import json
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
+import botocore.client
 import pytest
 
 from hydroponics.auth import key_index
@@ -122,6 +125,32 @@ def test_removed_key_stops_working_at_once(local_aws, device):
     assert _post({"sensor_type": "ph", "value": 6.0}, device["headers"])[0] == 202
     key_index.remove_key(device["key"].key_hash)
     assert _post({"sensor_type": "ph", "value": 6.0}, device["headers"])[0] == 401
+
+
+def test_a_reading_costs_one_dynamodb_call_and_one_sqs_call(local_aws, device, monkeypatch):
+    calls = Counter()
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def counted(self, operation, params):
+        calls[(self.meta.service_model.service_name, operation)] += 1
+        return make_api_call(self, operation, params)
+
+    monkeypatch.setattr(key_index, "time", SimpleNamespace(time=lambda: 1_764_417_601.0))  # one window throughout
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    assert _post({"sensor_type": "ph", "value": 6.0}, device["headers"])[0] == 202  # the window's first: 2 calls
+    calls.clear()
+    for _ in range(3):
+        assert _post({"sensor_type": "ph", "value": 6.0}, device["headers"])[0] == 202
+    assert calls == {("dynamodb", "UpdateItem"): 3, ("sqs", "SendMessageBatch"): 3}
+
+
+def test_key_index_unavailable_is_503_and_nothing_queued(local_aws, device, monkeypatch):
+    monkeypatch.setenv("API_KEYS_TABLE", "no-such-table")
+    from tests.integration.conftest import reset_core_caches
+    reset_core_caches()
+    status, body, headers = _post({"sensor_type": "ph", "value": 6.0}, device["headers"])
+    assert status == 503 and headers["retry-after"] == "5" and body["error"]["code"] == "service_unavailable"
+    assert _queued(local_aws) == []
 
 
 def test_queue_unavailable_is_503_with_retry_after_and_nothing_accepted(local_aws, device, monkeypatch):

@@ -1,5 +1,6 @@
 """The time-series store contract, run against every backend: PostgreSQL always, InfluxDB where INFLUXDB_URL is set."""
 
+import json
 import os
 import threading
 from datetime import datetime, timedelta, timezone
@@ -225,3 +226,28 @@ def test_other_backends_register_sensors_and_get_calibrated_values_in_order(farm
         (ids["ph-2"], "default", 7.0), (ids["ph-1"], "tank-1", 6.0), (ids["ph-1"], "tank-1", 12.5)]
     with platform_db.connect() as conn:  # nothing stored in PostgreSQL's readings
         assert conn.execute(text("SELECT count(*) FROM readings WHERE recorded_at <> :t0"), {"t0": T0}).scalar() == 0
+
+
+def test_postgres_writes_the_api_answers_json_as_pydantic_would(farms):
+    """The bodies PostgreSQL writes are the documented answers, timestamps in pydantic's own form."""
+    from hydroponics.api.routes.data import LatestAnswer, SeriesAnswer
+    from hydroponics.timeseries import answers
+
+    client, _ = farms
+    store = PostgresTimeSeries()
+    store.write([reading(client, f"ph-{i}", T0 + timedelta(seconds=i, microseconds=123000 * (i % 2)), 6.0 + i / 10)
+                 for i in range(5)])
+    latest = store.latest_body(client)
+    LatestAnswer.model_validate_json(latest)
+    assert json.loads(latest) == json.loads(answers.latest_body(store.latest(client)))
+    assert b'"recorded_at":"2026-11-29T12:00:01.123000Z"' in latest and b'"recorded_at":"2026-11-29T12:00:00Z"' in latest
+    for window in (Window.RAW, Window.MINUTE):
+        query = SeriesQuery(client_id=client, start=T0, end=T0 + DAY, window=window, limit=2)
+        body = store.query_body(query)
+        SeriesAnswer.model_validate_json(body)
+        assert json.loads(body) == json.loads(answers.series_body(store.query(query)))
+        page = json.loads(body)
+        at = "recorded_at" if window is Window.RAW else "bucket_start"
+        position = decode_cursor(page["next_cursor"], window)  # 5 points, pages of 2: the cursor is the 2nd's
+        assert (position.sensor, position.at) == (page["points"][1]["sensor"],
+                                                  datetime.fromisoformat(page["points"][1][at]))

@@ -1,27 +1,40 @@
 """FastAPI dependencies: the authenticated caller, the client it acts for, and rate limits.
 
 No PostgreSQL here: the ingest function uses these and must not import the database layer.
+The dependencies that call DynamoDB are `async def` on purpose: FastAPI runs a plain `def`
+dependency in a worker thread, and those hops cost ~0.9 ms a request on the ingest path (three
+dependencies); a Lambda container serves one request at a time, so the call may block the loop.
 """
 
 from typing import Callable
 from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hydroponics import ratelimit
 from hydroponics.auth import key_index
 from hydroponics.auth.caller import Caller
-from hydroponics.errors import Forbidden, RateLimited, Unauthorized
+from hydroponics.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from hydroponics.observability import logger
 
 
-def current_caller(request: Request) -> Caller:
-    """The caller behind X-API-Key; X-Client-Id, when sent, must be the key's client (legacy devices send both)."""
+def _secret(request: Request) -> str:
     secret = request.headers.get("x-api-key")
     if not secret:
         raise Unauthorized("missing X-API-Key header")
-    caller = key_index.lookup(secret)
+    return secret
+
+
+def _key_index_down() -> ServiceUnavailable:
+    logger.exception("API key index unavailable")
+    return ServiceUnavailable("authentication is unavailable; try again", headers={"Retry-After": "5"})
+
+
+def _admitted(request: Request, caller: Caller | None) -> Caller:
+    """X-Client-Id, when sent, must be the key's client (legacy devices send both)."""
     if caller is None:
         raise Unauthorized("invalid or revoked API key")
     claimed = request.headers.get("x-client-id")
@@ -31,7 +44,21 @@ def current_caller(request: Request) -> Caller:
     return caller
 
 
-def acting_client(request: Request, caller: Caller = Depends(current_caller)) -> UUID:
+async def current_caller(request: Request) -> Caller:
+    """The caller behind X-API-Key. Every authenticated route has a `rate_limited` dependency (FastAPI
+    resolves a route's and router's `dependencies` before its parameters), which authenticated and
+    counted the request in one call; a route without one looks the key up."""
+    caller = getattr(request.state, "caller", None)
+    if caller is not None:
+        return caller
+    try:
+        found = key_index.lookup(_secret(request))
+    except (BotoCoreError, ClientError):
+        raise _key_index_down() from None
+    return _admitted(request, found)
+
+
+async def acting_client(request: Request, caller: Caller = Depends(current_caller)) -> UUID:
     """The client whose data a request reads or writes: the key's own; admins name one with X-Client-Id."""
     if caller.is_admin:
         claimed = request.headers.get("x-client-id")
@@ -45,13 +72,7 @@ def acting_client(request: Request, caller: Caller = Depends(current_caller)) ->
     return caller.client_id
 
 
-def _enforce(request: Request, name: str, identity: str, overrides: dict[str, int] | None) -> None:
-    try:
-        decision = ratelimit.hit(name, identity, ratelimit.limit_for(name, overrides))
-    except (BotoCoreError, ClientError):
-        # Fail open: a hiccup of the limits table must not stop sensors reporting.
-        logger.exception("rate limit store unavailable; request allowed", extra={"limit": name})
-        return
+def _enforce(request: Request, decision: ratelimit.RateDecision) -> None:
     request.state.rate_limit_headers = decision.headers()
     if not decision.allowed:
         raise RateLimited(f"rate limit of {decision.limit} requests per minute exceeded",
@@ -59,9 +80,16 @@ def _enforce(request: Request, name: str, identity: str, overrides: dict[str, in
 
 
 def rate_limited(name: str) -> Callable[..., None]:
-    """Per-API-key limit `name` (the caller's client may override it)."""
-    def dependency(request: Request, caller: Caller = Depends(current_caller)) -> None:
-        _enforce(request, name, caller.key_hash[:32], caller.rate_limits)
+    """Authenticate the API key and count the request against its limit `name` (the caller's client
+    may override it): one DynamoDB call on the key's own item (auth/key_index.py)."""
+    async def dependency(request: Request) -> None:
+        try:
+            counted = key_index.authenticate(_secret(request), name)
+        except (BotoCoreError, ClientError):
+            raise _key_index_down() from None
+        caller = _admitted(request, counted and counted.caller)
+        _enforce(request, ratelimit.decide(counted.hits, ratelimit.limit_for(name, caller.rate_limits),
+                                           counted.window_start))
     return dependency
 
 
@@ -76,18 +104,42 @@ def client_rate_limited(name: str) -> Callable[..., None]:
 def ip_rate_limited(name: str) -> Callable[..., None]:
     """Per-source-IP limit `name`, for public and sign-up endpoints."""
     def dependency(request: Request) -> None:
-        _enforce(request, name, request.client.host if request.client else "unknown", None)
+        identity = request.client.host if request.client else "unknown"
+        try:
+            decision = ratelimit.hit(name, identity, ratelimit.limit_for(name))
+        except (BotoCoreError, ClientError):
+            # Fail open: a hiccup of the limits table must not stop the public endpoints.
+            logger.exception("rate limit store unavailable; request allowed", extra={"limit": name})
+            return
+        _enforce(request, decision)
     return dependency
 
 
-def add_rate_limit_headers(app) -> None:
+class _RateLimitHeaders:
+    """Pure ASGI, not @app.middleware("http"): that runs each request through a task group and
+    memory streams, which cost as much as the rest of the framework on the ingest path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for header, value in scope.get("state", {}).get("rate_limit_headers", {}).items():
+                    headers.setdefault(header, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def add_rate_limit_headers(app: FastAPI) -> None:
     """Copy the limit's headers onto every response of a limited request, errors included."""
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        for header, value in getattr(request.state, "rate_limit_headers", {}).items():
-            response.headers.setdefault(header, value)
-        return response
+    app.add_middleware(_RateLimitHeaders)
 
 
 def actor_of(caller: Caller) -> str:

@@ -13,6 +13,10 @@ If the database cannot be reached (connection lost or refused, SQLSTATE class 08
 shutting down, out of connections), every message is reported and made visible again after a
 backoff (15 s doubling to 5 min, by receive count) instead of the queue's 6-minute visibility
 timeout, so readings buffered during an outage are stored soon after PostgreSQL is back.
+
+With TIMESERIES_BACKEND=influxdb the readings go to InfluxDB instead (the store's `write`: sensors
+and calibrations still in PostgreSQL, the points written synchronously), with the same outcomes:
+refused points fail their message alone, an unreachable InfluxDB is an outage like PostgreSQL's.
 """
 
 from dataclasses import dataclass, field
@@ -23,12 +27,15 @@ from sqlalchemy.orm import Session
 
 from hydroponics.aws import client
 from hydroponics.correlation import of_sqs_record
-from hydroponics.db.engine import session_scope
+from hydroponics.db.engine import one_statement, session_scope
 from hydroponics.observability import logger
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
 from hydroponics.settings import get_settings
 from hydroponics.text import escaped
+from hydroponics.timeseries.base import PointsRefused, StoreUnavailable
+from hydroponics.timeseries.config import get_timeseries_settings
+from hydroponics.timeseries.factory import get_store
 
 FIRST_BACKOFF_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
@@ -122,20 +129,58 @@ def _store_one_by_one(session: Session, parsed: list[tuple[str, QueuedReading]],
     return not_stored
 
 
+def _write_elsewhere(readings: list[QueuedReading]) -> int:
+    """One write to the configured store (not PostgreSQL); either database out of reach is an outage."""
+    try:
+        return get_store().write(readings)
+    except StoreUnavailable as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    except DBAPIError as exc:  # PostgreSQL, for the sensors and calibrations
+        if exc.statement is None or exc.connection_invalidated:
+            raise DatabaseUnavailable(str(exc)) from exc
+        raise PointsRefused(str(exc.orig)) from exc
+
+
+def _store_elsewhere(parsed: list[tuple[str, QueuedReading]], outcome: BatchOutcome) -> None:
+    """The store step for TIMESERIES_BACKEND=influxdb: the batch in one write, else message by message."""
+    try:
+        outcome.stored = _write_elsewhere([reading for _, reading in parsed])
+        outcome.readings = parsed
+        return
+    except PointsRefused as exc:
+        logger.warning("batch refused by the time-series store; writing message by message", extra={"error": str(exc)})
+    for message_id, reading in parsed:
+        try:
+            outcome.stored += _write_elsewhere([reading])
+            outcome.readings.append((message_id, reading))
+        except PointsRefused as exc:
+            logger.warning("reading refused", extra={"message_id": message_id, "error": str(exc)})
+            outcome.failed_message_ids.append(message_id)
+
+
 def store_parsed(parsed: list[tuple[str, QueuedReading]], records: dict[str, dict], outcome: BatchOutcome) -> None:
     """Store parsed readings into `outcome`; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
     if not parsed:
         return
+    if get_timeseries_settings().timeseries_backend != "postgres":
+        _store_elsewhere(parsed, outcome)
+        return
     connected = False
+
+    def store(connection) -> int:
+        nonlocal connected
+        connected = True
+        return store_readings(connection, [reading for _, reading in parsed])
+
     try:
-        with session_scope() as session:
-            session.connection()
-            connected = True
-            outcome.stored = store_readings(session, [reading for _, reading in parsed])  # one statement
+        # One statement, atomic on its own: one round trip, no BEGIN or COMMIT; idempotent, so a
+        # connection found dead is retried once on a fresh one before this counts as an outage.
+        outcome.stored = one_statement(store)
         outcome.readings = parsed
         return
     except DBAPIError as exc:
-        if not connected or _unavailable(exc):  # failing to connect is an outage, not a bad message
+        # failing to connect (no statement: also on the retry) is an outage, not a bad message
+        if not connected or exc.statement is None or _unavailable(exc):
             raise DatabaseUnavailable(str(exc)) from exc
         logger.warning("batch refused by the database; storing message by message",
                        extra={"sqlstate": sqlstate(exc), "error": database_reason(exc)})

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Sequence
 from uuid import UUID
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from hydroponics.db.sql import statement
@@ -28,7 +29,8 @@ from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES
 
 # The batch travels as one JSON parameter: pg8000 escapes array parameters element by element in
-# Python, which cost more than the statement itself.
+# Python, which cost more than the statement itself (unnest of eight arrays: 3.1 ms per 100 readings
+# to encode, against 1.1 ms for the JSON, bench/README.md).
 _INCOMING = """
 incoming AS (
     SELECT * FROM json_to_recordset(CAST(:batch AS json)) AS t(
@@ -81,7 +83,7 @@ WITH {_INCOMING}, {_CALIBRATED}, newest AS (
     ON CONFLICT (client_id, sensor_type) DO UPDATE SET stored = rc.stored + EXCLUDED.stored
 )
 SELECT count(*) FROM stored
-""")
+""").execution_options(prepared=True)  # constant text: parsed once per connection (db/engine.py)
 
 # For backends that keep the series elsewhere (InfluxDB): PostgreSQL still owns sensors and
 # calibrations, so register the sensors and return each reading's sensor id and calibrated value.
@@ -121,7 +123,7 @@ def _unit(sensor_type: str) -> str | None:
     return kind.unit if kind else None
 
 
-def store_readings(session: Session, readings: Sequence[QueuedReading]) -> int:
+def store_readings(session: Session | Connection, readings: Sequence[QueuedReading]) -> int:
     """Store `readings` in one statement; returns how many were new (duplicates are skipped)."""
     if not readings:
         return 0

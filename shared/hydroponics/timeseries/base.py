@@ -105,6 +105,14 @@ class SeriesPage:
     next_cursor: str | None  # opaque; None on the last page
 
 
+class StoreUnavailable(Exception):
+    """The time-series store cannot take writes now (down, unreachable, throttling): try again later."""
+
+
+class PointsRefused(Exception):
+    """The time-series store refused these points for what they are (trying again will not help)."""
+
+
 @runtime_checkable
 class TimeSeriesStore(Protocol):
     """Where readings are kept and read back; every read is scoped to one client."""
@@ -120,4 +128,12 @@ class TimeSeriesStore(Protocol):
 
     def query(self, query: SeriesQuery) -> SeriesPage:
         """One page of the client's readings in [start, end), raw or aggregated by window."""
+        ...
+
+    def latest_body(self, client_id: UUID, sensor_type: str | None = None, location: str | None = None) -> bytes:
+        """`latest` as the data API's JSON body: {"readings": [...]}."""
+        ...
+
+    def query_body(self, query: SeriesQuery) -> bytes:
+        """`query` as the data API's JSON body: {"window", "points", "next_cursor"}."""
         ...

@@ -16,13 +16,16 @@ from hydroponics.db.engine import session_scope
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.sensor_types import SENSOR_TYPES
 from hydroponics.readings.store import register_and_calibrate
+from hydroponics.timeseries.answers import latest_body, series_body
 from hydroponics.timeseries.base import (
     AggregatePoint,
     LatestReading,
+    PointsRefused,
     RawPoint,
     SeriesPage,
     SeriesPosition,
     SeriesQuery,
+    StoreUnavailable,
     Window,
 )
 from hydroponics.timeseries.config import TimeSeriesSettings
@@ -94,6 +97,16 @@ def series_flux(bucket: str, query: SeriesQuery) -> str:
             f'  |> pivot(rowKey: [{_SERIES_KEY}], columnKey: ["stat"], valueColumn: "_value"){page}')
 
 
+def _write_failure(exc: Exception) -> Exception:
+    """A 4xx but 429 is about the points (PointsRefused); anything else (5xx, 429, no answer) is the
+    server's state (StoreUnavailable), as the store step tells a bad message from an outage."""
+    from influxdb_client.rest import ApiException
+
+    if isinstance(exc, ApiException) and exc.status and 400 <= exc.status < 500 and exc.status != 429:
+        return PointsRefused(f"InfluxDB refused the points: {exc.status} {exc.body or exc.reason}")
+    return StoreUnavailable(f"InfluxDB cannot be written to: {exc}")
+
+
 def _records(tables: Any) -> list[dict[str, Any]]:
     return [record.values for table in tables for record in table.records]
 
@@ -149,7 +162,11 @@ class InfluxTimeSeries:
             .time(reading.recorded_at, WritePrecision.US)
             for reading, sensor in zip(readings, registered, strict=True)
         ]
-        self._write_api.write(bucket=self._bucket, org=self._org, record=points, write_precision=WritePrecision.US)
+        try:
+            self._write_api.write(bucket=self._bucket, org=self._org, record=points,
+                                  write_precision=WritePrecision.US)
+        except Exception as exc:  # noqa: BLE001 - sorted into the two outcomes the store step handles
+            raise _write_failure(exc) from exc
         return len(points)
 
     def latest(self, client_id: UUID, sensor_type: str | None = None,
@@ -175,3 +192,9 @@ class InfluxTimeSeries:
             last = rows[query.limit - 1]
             next_cursor = encode_cursor(query.window, SeriesPosition(at=last["_time"], sensor=last["sensor"]))
         return SeriesPage(window=query.window, points=points, next_cursor=next_cursor)
+
+    def latest_body(self, client_id: UUID, sensor_type: str | None = None, location: str | None = None) -> bytes:
+        return latest_body(self.latest(client_id, sensor_type, location))
+
+    def query_body(self, query: SeriesQuery) -> bytes:
+        return series_body(self.query(query))

@@ -1,25 +1,18 @@
 """Sensor data queries: the latest reading per sensor, and raw or windowed series, scoped to the caller's client."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from hydroponics.api.deps import acting_client, rate_limited
 from hydroponics.readings.sensor_types import SENSOR_TYPES, canonical_sensor_type
-from hydroponics.retention.archived_query import query_with_archive
+from hydroponics.retention.archived_query import series_answer
 from hydroponics.text import Identifier, identifier, token
-from hydroponics.timeseries.base import (
-    AggregatePoint,
-    LatestReading,
-    RawPoint,
-    SeriesQuery,
-    TimeSeriesStore,
-    Window,
-)
+from hydroponics.timeseries.base import SeriesQuery, TimeSeriesStore, Window
 from hydroponics.timeseries.cache import TtlCache
 from hydroponics.timeseries.cursor import InvalidCursor, decode_cursor
 from hydroponics.timeseries.factory import get_store
@@ -78,24 +71,6 @@ class SeriesAnswer(BaseModel):
                                             "(readings past the client's retention horizon)")
 
 
-# The answers are serialized straight from the store's dataclasses (pydantic-core, no per-point
-# validation): on a 1,440-point page that halves the endpoint's time. The models above document them.
-class _LatestBody(TypedDict):
-    readings: list[LatestReading]
-
-
-class _SeriesBody(TypedDict):
-    window: Window
-    points: list[RawPoint] | list[AggregatePoint]
-    next_cursor: str | None
-    archived: bool
-    archived_until: datetime | None
-
-
-_latest_json = TypeAdapter(_LatestBody)
-_series_json = TypeAdapter(_SeriesBody)
-
-
 def json_response(body: bytes, headers: dict[str, str] | None = None) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
@@ -148,7 +123,7 @@ def latest_readings(
     key = (client_id, sensor_type, location)
     cached = latest_cache.get(key)
     if cached is None:
-        body, age = _latest_json.dump_json({"readings": store.latest(client_id, sensor_type, location)}), 0.0
+        body, age = store.latest_body(client_id, sensor_type, location), 0.0
         latest_cache.put(key, body)
     else:
         body, age = cached
@@ -180,10 +155,6 @@ def query_readings(
         after = decode_cursor(cursor, window) if cursor is not None else None
     except InvalidCursor as exc:
         raise invalid("cursor", str(exc), cursor) from None
-    page, archived_until = query_with_archive(store, SeriesQuery(
+    return json_response(series_answer(store, SeriesQuery(
         client_id=client_id, start=since, end=until, window=window, sensor=sensor,
-        sensor_type=known_sensor_type(sensor_type), location=location, limit=limit, after=after))
-    return json_response(_series_json.dump_json({"window": page.window, "points": page.points,
-                                                 "next_cursor": page.next_cursor,
-                                                 "archived": archived_until is not None,
-                                                 "archived_until": archived_until}))
+        sensor_type=known_sensor_type(sensor_type), location=location, limit=limit, after=after)))
