@@ -47,18 +47,26 @@ def security_headers(policy: str, *, hsts: bool) -> dict[str, str]:
     return {"Content-Security-Policy": policy} | COMMON | ({"Strict-Transport-Security": HSTS} if hsts else {})
 
 
-def allow_cross_origin(app: Any, origins: list[str]) -> None:
+class CrossOrigin:
     """CORS for the configured origins only (none by default: the dashboard is served from the API's own
-    origin). Keys travel in X-API-Key, never in cookies, so credentials are never allowed."""
-    if not origins:
-        return
-    from starlette.middleware.cors import CORSMiddleware
+    origin). Keys travel in X-API-Key, never in cookies, so credentials are never allowed. The origins
+    are read on the first request (`origins` is called then), not when the app is built."""
 
-    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
-                       allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                       allow_headers=["X-API-Key", "X-Client-Id", "Content-Type", "X-Request-Id"],
-                       expose_headers=["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                                       "X-RateLimit-Reset"], max_age=600)
+    def __init__(self, app: ASGIApp, *, origins: Callable[[], list[str]]) -> None:
+        self.app, self.origins, self.handler = app, origins, None
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if self.handler is None:
+            from starlette.middleware.cors import CORSMiddleware
+
+            allowed = self.origins()
+            self.handler = self.app if not allowed else CORSMiddleware(
+                self.app, allow_origins=allowed, allow_credentials=False,
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                allow_headers=["X-API-Key", "X-Client-Id", "Content-Type", "X-Request-Id"],
+                expose_headers=["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+                max_age=600)
+        await self.handler(scope, receive, send)
 
 
 def _error(status: int, code: str, message: str) -> tuple[dict, bytes]:

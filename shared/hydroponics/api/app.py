@@ -28,7 +28,7 @@ from hydroponics.api.routes import (
     varieties,
 )
 from hydroponics.health import check_health
-from hydroponics.http_hygiene import Hygiene, allow_cross_origin
+from hydroponics.http_hygiene import CrossOrigin, Hygiene
 from hydroponics.settings import get_settings
 from hydroponics.ingest import app as ingest
 
@@ -56,6 +56,6 @@ def create_app() -> FastAPI:
                    rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     dashboard.mount_dashboard(app, responses=ERROR_RESPONSES)
-    allow_cross_origin(app, get_settings().cors_allow_origins)
+    app.add_middleware(CrossOrigin, origins=lambda: get_settings().cors_allow_origins)
     app.add_middleware(Hygiene)  # outermost: its headers go on every reply, CORS preflights and errors included
     return app
