@@ -1,5 +1,6 @@
 """The one settings object: every environment variable the platform reads, parsed and typed once."""
 
+import re
 from functools import lru_cache
 from typing import Annotated
 
@@ -69,6 +70,25 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated networks (10.0.4.0/24, 127.0.0.1, fd00::/8) and host names (mail.farm.internal).",
     )
+
+    # Browser origins allowed to call the API (CORS), e.g. https://farm.example; none by default.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins (scheme://host[:port]); '*' is refused.")
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.rstrip("/") for entry in value.replace(",", " ").split() if entry]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]; no wildcard, no path)")
+        return origins
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

@@ -60,3 +60,45 @@ def schedule_expressions(resources: dict) -> dict[str, str]:
         for event_name, event in resource["Properties"].get("Events", {}).items()
         if event["Type"] == "ScheduleV2"
     }
+
+
+# SAM policy templates whose expansion names one resource (others must be written as statements)
+_TEMPLATES = {"AWSSecretsManagerGetSecretValuePolicy": ("secretsmanager:GetSecretValue", "SecretArn"),
+              "SQSSendMessagePolicy": ("sqs:SendMessage*", "QueueName")}
+
+
+def _resource_name(resource) -> str:
+    """A template resource as the name the tests use: Ref/GetAtt -> the logical id, `${X.Arn}/*` -> X/*."""
+    if resource == "*":
+        return "*"
+    if isinstance(resource, dict):
+        if "Ref" in resource:
+            return resource["Ref"]
+        if "Fn::GetAtt" in resource:
+            return resource["Fn::GetAtt"][0]
+        if "Fn::Sub" in resource and isinstance(resource["Fn::Sub"], str):
+            return resource["Fn::Sub"].replace("${", "").replace(".Arn}", "")
+    raise ValueError(f"cannot name resource {resource!r}")
+
+
+def permissions(function: dict) -> set[tuple[str, str]]:
+    """Every (action, resource) a function's Policies grant; ValueError on a policy template that would
+    grant more than one action (write it as a statement)."""
+    granted = set()
+    for policy in function["Properties"].get("Policies", []):
+        if not isinstance(policy, dict):
+            raise ValueError(f"managed policy {policy!r}: write the statements")
+        for name, arguments in policy.items():
+            if name == "Statement":
+                for statement in arguments:
+                    assert statement["Effect"] == "Allow"
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
+                        statement["Resource"]]
+                    granted |= {(action, _resource_name(r)) for action in actions for r in resources}
+            elif name in _TEMPLATES:
+                action, argument = _TEMPLATES[name]
+                granted.add((action, _resource_name(arguments[argument])))
+            else:
+                raise ValueError(f"policy template {name}: write the statements it needs instead")
+    return granted

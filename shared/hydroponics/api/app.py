@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from hydroponics import __version__
 from hydroponics.api.deps import add_rate_limit_headers, ip_rate_limited
-from hydroponics.api.errors import install_error_handlers
+from hydroponics.api.errors import ERROR_RESPONSES, install_error_handlers
 from hydroponics.api.routes import (
     ac,
     admin,
@@ -29,6 +29,8 @@ from hydroponics.api.routes import (
     varieties,
 )
 from hydroponics.health import check_health
+from hydroponics.http_hygiene import CrossOrigin, Hygiene
+from hydroponics.settings import get_settings
 from hydroponics.ingest import app as ingest
 from hydroponics.monitoring.requests import RequestMetrics
 
@@ -52,10 +54,12 @@ def create_app() -> FastAPI:
         report = check_health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
-    app.include_router(ingest.router)  # served by the ingest function; here so /docs shows it
+    app.include_router(ingest.router, responses=ERROR_RESPONSES)  # served by the ingest function; here for /docs
     for module in (keys, data, clients, sensors, calibrations, events, varieties, crops, spot_checks,
                    rules, alerts, silences, escalation_policies, channels, notifications, admin, retention, ac,
                    metrics):
-        app.include_router(module.router)
-    dashboard.mount_dashboard(app)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    dashboard.mount_dashboard(app, responses=ERROR_RESPONSES)
+    app.add_middleware(CrossOrigin, origins=lambda: get_settings().cors_allow_origins)
+    app.add_middleware(Hygiene)  # outermost: its headers go on every reply, CORS preflights and errors included
     return app

@@ -93,25 +93,29 @@ def rate_limited(name: str) -> Callable[..., None]:
     return dependency
 
 
+def _count_in_table(request: Request, name: str, identity: str, overrides: dict[str, int] | None) -> None:
+    """Count the request against limit `name` for `identity` in the rate-limit table (not a key's own item)."""
+    try:
+        decision = ratelimit.hit(name, identity, ratelimit.limit_for(name, overrides))
+    except (BotoCoreError, ClientError):
+        # Fail open: a hiccup of the limits table must not stop the public endpoints.
+        logger.exception("rate limit store unavailable; request allowed", extra={"limit": name})
+        return
+    _enforce(request, decision)
+
+
 def client_rate_limited(name: str) -> Callable[..., None]:
     """Per-client limit `name`, counted over all of the client's keys (the client may override it)."""
     def dependency(request: Request, caller: Caller = Depends(current_caller),
                    client_id: UUID = Depends(acting_client)) -> None:
-        _enforce(request, name, f"client:{client_id}", caller.rate_limits)
+        _count_in_table(request, name, f"client:{client_id}", caller.rate_limits)
     return dependency
 
 
 def ip_rate_limited(name: str) -> Callable[..., None]:
     """Per-source-IP limit `name`, for public and sign-up endpoints."""
     def dependency(request: Request) -> None:
-        identity = request.client.host if request.client else "unknown"
-        try:
-            decision = ratelimit.hit(name, identity, ratelimit.limit_for(name))
-        except (BotoCoreError, ClientError):
-            # Fail open: a hiccup of the limits table must not stop the public endpoints.
-            logger.exception("rate limit store unavailable; request allowed", extra={"limit": name})
-            return
-        _enforce(request, decision)
+        _count_in_table(request, name, request.client.host if request.client else "unknown", None)
     return dependency
 
 

@@ -28,7 +28,7 @@ from hydroponics.aws import client
 from hydroponics.climate import interlocks
 from hydroponics.climate.config import get_climate_settings
 from hydroponics.climate.drivers import Reply, Unreachable, driver_for, message
-from hydroponics.climate.signing import verify
+from hydroponics.climate.signing import SIGNATURE_HEADER, verify
 from hydroponics.climate.unit_alerts import unit_answered, unit_unreachable
 from hydroponics.climate.units import apply_state
 from hydroponics.correlation import correlated
@@ -201,12 +201,14 @@ def give_up_deferred(command_id: uuid.UUID) -> None:
 
 def record_callback(session: Session, command_id: uuid.UUID, body: bytes, signature: str | None) -> AcCommand:
     """A controller's late acknowledgement (signed with the unit's secret) of a command it accepted."""
+    if not signature:
+        raise Unauthorized(f"the callback must be signed with the unit's secret ({SIGNATURE_HEADER})")
     locked = _locked(session, command_id)
-    if locked is None:
+    # A signature that does not verify is answered as an unknown command: a caller without the unit's
+    # secret cannot tell another client's command ids from ids nobody has.
+    if locked is None or not verify(locked[0].secret, body, signature):
         raise NotFound("AC command not found")
     unit, command = locked
-    if not verify(unit.secret, body, signature):
-        raise Unauthorized("the callback is not signed with the unit's secret")
     try:
         payload = json.loads(body)
         reply = Reply.parse(payload) if isinstance(payload, dict) else None

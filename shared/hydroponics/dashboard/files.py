@@ -10,16 +10,13 @@ from starlette.responses import FileResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from hydroponics.http_hygiene import DASHBOARD_POLICY, Hygiene
+
 PAGE = "/dashboard"
 STATIC = files("hydroponics.dashboard") / "static"
 
-# The page loads only its own files and talks only to its own origin; no inline script or style.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                           "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
-                           "form-action 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-                    "Cross-Origin-Opener-Policy": "same-origin"}
+# The page's policy and headers live with every other reply's (hydroponics/http_hygiene.py).
+CONTENT_SECURITY_POLICY = DASHBOARD_POLICY
 # Vendored libraries live under a versioned path and never change there; the page's own files are
 # revalidated (ETag) on every load, so a deploy shows at once.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -27,18 +24,17 @@ REVALIDATE = "no-cache"
 
 
 class DashboardFiles(StaticFiles):
-    """The page's static files, with the page's security headers and cache rules."""
+    """The page's static files, with their cache rules."""
 
     def file_response(self, full_path, stat_result, scope, status_code=200):
         response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(SECURITY_HEADERS)
         response.headers["Cache-Control"] = IMMUTABLE if "/vendor/" in scope["path"] else REVALIDATE
         return response
 
 
 def page(_: Request) -> FileResponse:
     return FileResponse(str(STATIC / "index.html"), media_type="text/html; charset=utf-8",
-                        headers=SECURITY_HEADERS | {"Cache-Control": REVALIDATE})
+                        headers={"Cache-Control": REVALIDATE})
 
 
 def back_to_page(_: Request) -> RedirectResponse:
@@ -57,5 +53,6 @@ def serves(path: str) -> bool:
     return path == PAGE or path.startswith(f"{PAGE}/")
 
 
-def static_app() -> Starlette:
-    return Starlette(routes=routes())
+def static_app() -> Hygiene:
+    """The page and its files under the page's content security policy (and no request body at all)."""
+    return Hygiene(Starlette(routes=routes()), max_body=0)

@@ -5,8 +5,9 @@ from fastapi.responses import JSONResponse
 
 from hydroponics import __version__
 from hydroponics.api.deps import acting_client, add_rate_limit_headers, rate_limited
-from hydroponics.api.errors import install_error_handlers
+from hydroponics.api.errors import ErrorOut, install_error_handlers
 from hydroponics.correlation import current_correlation_id
+from hydroponics.http_hygiene import INGEST_BODY_LIMIT, Hygiene
 from hydroponics.ingest.service import check_content_type, ingest
 from hydroponics.monitoring.requests import RequestMetrics
 from hydroponics.readings.incoming import MAX_BATCH, IncomingReading
@@ -22,10 +23,11 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
 @router.post("/api/data", status_code=202, dependencies=[Depends(rate_limited("ingest"))],
              summary="Post sensor readings (one, or a batch of up to 500)", openapi_extra=_BODY_DOC,
              responses={202: {"description": "Queued durably; stored and evaluated shortly after"},
-                        413: {"description": "Body or batch too large"}, 415: {"description": "Not JSON"},
-                        422: {"description": "Invalid reading(s): each error names the field and reason"},
-                        429: {"description": "Rate limit exceeded (see Retry-After)"},
-                        503: {"description": "Queue unavailable (see Retry-After); nothing was accepted"}})
+                        413: {"model": ErrorOut, "description": "Body or batch too large"},
+                        422: {"model": ErrorOut, "description": "Invalid reading(s): each error names the field and "
+                                                                "reason"},
+                        503: {"model": ErrorOut, "description": "Queue unavailable (see Retry-After); nothing was "
+                                                                "accepted"}})
 async def post_readings(request: Request, client_id=Depends(acting_client)) -> JSONResponse:
     """Legacy devices send `{"sensor_type", "value", "timestamp"?, "location"?}` with `X-API-Key` and
     `X-Client-Id`; a batch is a JSON array or `{"readings": [...]}` and gets per-reading results."""
@@ -41,4 +43,5 @@ def create_ingest_app() -> FastAPI:
     add_rate_limit_headers(app)
     app.add_middleware(RequestMetrics, function="ingest")
     app.include_router(router)
+    app.add_middleware(Hygiene, max_body=INGEST_BODY_LIMIT)
     return app

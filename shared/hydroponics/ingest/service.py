@@ -7,11 +7,13 @@ from typing import Any
 from uuid import UUID
 
 from hydroponics.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from hydroponics.http_hygiene import INGEST_BODY_LIMIT
 from hydroponics.observability import logger
 from hydroponics.readings.incoming import MAX_BATCH, validate_reading
 from hydroponics.readings.publisher import publish_readings
+from hydroponics.text import escaped
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = INGEST_BODY_LIMIT  # also held by the app's middleware, before the body is read
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -54,14 +56,44 @@ def _readings_in(document: Any) -> tuple[list[Any], bool]:
                           details=[{"field": "body", "reason": "expected a reading object, a list, or {\"readings\": [...]}"}])
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two values for one key are ambiguous (parsers disagree on which wins): refused, not guessed.
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKey(f"the key {escaped(key)!r} appears twice in one object")
+        document[key] = value
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_body(body: bytes) -> Any:
+    """The request's JSON document; 422 naming the body for anything that is not plain JSON: bad UTF-8,
+    NaN or Infinity, a key twice in one object, an integer past Python's 4,300 digits, nesting past
+    the parser's recursion limit (each of them once a 500)."""
+    try:
+        return json.loads(body or b"null", object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as exc:
+        reason = str(exc)
+    except RecursionError:
+        reason = "is nested too deeply"
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the integer digit limit
+        reason = escaped(str(exc).split(": value has")[0])
+    raise InvalidInput("request body is not valid JSON", details=[{"field": "body", "reason": reason}])
+
+
 def ingest(body: bytes, client_id: UUID, correlation_id: str | None = None) -> IngestOutcome:
     """Validate and queue a request's readings. Nothing is queued unless the request as a whole is valid."""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        document = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("request body is not valid JSON", details=[{"field": "body", "reason": str(exc)}]) from None
+    document = parse_body(body)
     raw_readings, batch = _readings_in(document)
     if len(raw_readings) > MAX_BATCH:
         raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH} readings, this one has {len(raw_readings)}")

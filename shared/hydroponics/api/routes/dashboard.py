@@ -20,9 +20,9 @@ api_limit = rate_limited("api")
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"], dependencies=[Depends(api_limit)])
 
 
-def mount_dashboard(app: FastAPI) -> None:
+def mount_dashboard(app: FastAPI, responses: dict | None = None) -> None:
     """The aggregates, and the page with its files (the api function's handler serves those without FastAPI)."""
-    app.include_router(router)
+    app.include_router(router, responses=responses)
     app.router.routes.extend(files.routes())
 
 
