@@ -85,8 +85,13 @@ def test_a_ph_excursion_in_the_vegetative_stage_opens_one_alert_and_one_email_th
         "name": "pH within the stage's band", "location": "bay-v", "sensor_type": "ph", "severity": "warning",
         "condition": {"kind": "outside_stage_range", "hysteresis": 0.1}, "channels": ["ops-email"]})
     start = datetime.now(UTC) - timedelta(seconds=30)
-    post(api, farm, [reading("bay-v", 7.4, at=start), reading("bay-v", 7.5, at=start + timedelta(seconds=5))])
+    # One after the other: two readings of one request are two queue messages, which concurrent rules
+    # invocations may evaluate in either order, and a reading older than one already evaluated for
+    # its sensor is stored but not evaluated (README), so the repeat would not always be counted.
+    post(api, farm, [reading("bay-v", 7.4, at=start)])
     assert wait_for(lambda: alerts(stack_db, farm["client_id"], "bay-v"), timeout=10)
+    post(api, farm, [reading("bay-v", 7.5, at=start + timedelta(seconds=5))])
+    assert wait_for(lambda: alerts(stack_db, farm["client_id"], "bay-v")[0].repeat_count == 1, timeout=10)
     assert wait_for(lambda: mails_to(mail, "grower@farm.example", "bay-v"), timeout=30)
     [alert] = alerts(stack_db, farm["client_id"], "bay-v")
     assert (alert.status, alert.repeat_count) == ("open", 1)
