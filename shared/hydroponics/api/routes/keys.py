@@ -14,7 +14,8 @@ from hydroponics.auth.caller import Caller
 from hydroponics.events import record_event
 from hydroponics.text import display_name
 
-router = APIRouter(prefix="/api/keys", tags=["api keys"], dependencies=[Depends(rate_limited("api"))])
+api_limit = rate_limited("api")
+router = APIRouter(prefix="/api/keys", tags=["api keys"], dependencies=[Depends(api_limit)])
 
 
 class NewKey(BaseModel):

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from hydroponics.api.deps import current_caller
 from hydroponics.aws import client
@@ -32,7 +33,7 @@ def metrics_token() -> str | None:
     return None
 
 
-def _authorise(request: Request) -> None:
+async def _authorise(request: Request) -> None:
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and presented:
         expected = metrics_token()
@@ -41,7 +42,7 @@ def _authorise(request: Request) -> None:
         raise Unauthorized("invalid metrics token")
     if not request.headers.get("x-api-key"):
         raise Unauthorized("send the metrics token (Authorization: Bearer ...) or an admin key (X-API-Key)")
-    if not current_caller(request).is_admin:
+    if not (await current_caller(request)).is_admin:
         raise Forbidden("metrics need the metrics token or an admin key")
 
 
@@ -49,6 +50,7 @@ def _authorise(request: Request) -> None:
             response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}},
                                                 401: {"description": "No or a wrong token or key"},
                                                 403: {"description": "A key that is not an admin key"}})
-def metrics(request: Request) -> Response:
-    _authorise(request)
-    return Response(cached.get(render), media_type=CONTENT_TYPE)
+async def metrics(request: Request) -> Response:
+    await _authorise(request)
+    body = await run_in_threadpool(cached.get, render)  # blocking sources: off the event loop
+    return Response(body, media_type=CONTENT_TYPE)
