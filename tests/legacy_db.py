@@ -235,6 +235,8 @@ def write_large(path: Path, readings: int = 1_000_000, records: int = 10_000, se
                     for e in range(1, events + 1)])
     per_sensor = -(-readings // sensors)
     start = datetime(2026, 7, 1, tzinfo=UTC)
+    ranges = {"ph": (5.5, 6.5), "ec": (1.0, 3.0), "temperature": (18, 24), "water_level": (40, 100),
+              "humidity": (50, 80), "air_temperature": (16, 30)}
     step = timedelta(hours=2)  # a sensor's readings span three months (three partitions)
 
     def rows():
@@ -244,7 +246,7 @@ def write_large(path: Path, readings: int = 1_000_000, records: int = 10_000, se
                 if n == readings:
                     return
                 n += 1
-                yield (n, client, kind, where, round(rng.uniform(5.5, 6.5) if kind == "ph" else rng.uniform(1, 30), 3),
+                yield (n, client, kind, where, round(rng.uniform(*ranges[kind]), 3),
                        (start + step * i).isoformat(timespec="seconds"))
 
     db.executemany("INSERT INTO readings (id, client_id, sensor_type, location, value, timestamp)"

@@ -160,10 +160,12 @@ def import_readings(session: Session, source: LegacyDatabase, ctx: Context, n: N
     total = 0
     for row in source.raw_rows("readings"):
         outcome.source_rows += 1
-        legacy = legacy_id(row[at["id"]])
+        raw_id = row[at["id"]]
+        legacy = str(raw_id) if type(raw_id) is int else legacy_id(raw_id)
         n.next_row()
         try:
-            raw_client = legacy_id(row[at["client_id"]]) if at["client_id"] is not None else ""
+            raw_client = row[at["client_id"]] if at["client_id"] is not None else None
+            raw_client = str(raw_client) if type(raw_client) is int else legacy_id(raw_client)
             client = clients.get(raw_client)
             if client is None:
                 why = "was refused" if raw_client in refused_clients else "does not exist (orphaned reference)"

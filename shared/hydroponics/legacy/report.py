@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+SHOWN_REFUSALS = 50  # printed; the JSON report lists every one
+
 
 @dataclass
 class TableReport:
@@ -65,8 +67,10 @@ class ImportReport:
                          f"{t.refused:>8}{t.target_rows:>9}  {checked:<9} {'ok' if not broken else f'{broken} broken'}")
             if t.normalised:
                 lines.append("    normalised: " + ", ".join(f"{k} {v}" for k, v in sorted(t.normalised.items())))
-        for refusal in self.refused:
+        for refusal in self.refused[:SHOWN_REFUSALS]:
             lines.append(f"refused {refusal['table']} {refusal['legacy_id']}: {refusal['reason']}")
+        if len(self.refused) > SHOWN_REFUSALS:
+            lines.append(f"... and {len(self.refused) - SHOWN_REFUSALS} more refused rows: see the JSON report")
         for finding in self.findings:
             lines.append(f"note: {finding['message']}")
         lines.append(f"keys: {', '.join(f'{k} {v}' for k, v in self.keys.items())}")
