@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Iterator
 from uuid import UUID
 
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
-from hydroponics.db.engine import _session_factory
+from hydroponics.db.engine import database_url
 from hydroponics.legacy import ledger
 from hydroponics.legacy.crops import Crops, Harvests, Stages, Varieties
 from hydroponics.legacy.farm import Calibrations, Clients, Events, LegacyKeys, Sensors
@@ -19,6 +21,7 @@ from hydroponics.legacy.report import ImportReport, TableReport
 from hydroponics.legacy.source import LegacyDatabase
 from hydroponics.legacy.tables import Context, TableImporter, checksum, legacy_id
 from hydroponics.observability import logger
+from hydroponics.settings import get_settings
 
 IMPORTERS: tuple[type[TableImporter], ...] = (Clients, Sensors, Varieties, Stages, Crops, Harvests, Calibrations,
                                               Events)
@@ -28,13 +31,20 @@ class ImportStopped(RuntimeError):
     """The import stopped part way; what committed stays, a rerun finishes the job."""
 
 
+def _sessions() -> sessionmaker[Session]:
+    """Sessions of the import's own engine: the functions' engine gives up on an answer after 5 s
+    (connect_args timeout), and moving a million readings takes longer than that."""
+    return sessionmaker(create_engine(database_url(get_settings()), poolclass=NullPool,
+                                      connect_args={"timeout": None}), expire_on_commit=False)
+
+
 @contextmanager
-def _unit(shared: Session | None) -> Iterator[Session]:
+def _unit(sessions: sessionmaker[Session], shared: Session | None) -> Iterator[Session]:
     """A table's transaction; in a dry run, the one shared transaction (rolled back at the end)."""
     if shared is not None:
         yield shared
         return
-    with _session_factory().begin() as session:
+    with sessions.begin() as session:
         yield session
 
 
@@ -51,11 +61,12 @@ def _import(source: LegacyDatabase, client_map: dict[str, UUID], dry_run: bool) 
     report = ImportReport(str(source.path), source.hash, dry_run)
     report.unknown_columns = {name: list(t.unknown_columns) for name, t in source.tables.items() if t.unknown_columns}
     ctx = Context(source.hash, client_map)
-    shared = _session_factory()() if dry_run else None
+    sessions = _sessions()
+    shared = sessions() if dry_run else None
     if shared is not None:
         shared.begin()
     try:
-        with _unit(shared) as session:
+        with _unit(sessions, shared) as session:
             done = ledger.finished_tables(session, source.hash)
             for importer in IMPORTERS:
                 ctx.maps[importer.table] = ledger.id_map(session, source.hash, importer.table)
@@ -65,17 +76,17 @@ def _import(source: LegacyDatabase, client_map: dict[str, UUID], dry_run: bool) 
             importer = importer_class()
             if importer.table not in source.tables:
                 continue
-            with _unit(shared) as session:
+            with _unit(sessions, shared) as session:
                 if importer.table in done:
                     report.tables[importer.table] = _verify_done(session, importer, done[importer.table], ctx, source)
                 else:
                     report.tables[importer.table] = _import_table(session, importer, ctx, source, report, dry_run)
             logger.info("legacy table imported", extra={"table": importer.table, "dry_run": dry_run})
         if "readings" in source.tables:
-            with _unit(shared) as session:
+            with _unit(sessions, shared) as session:
                 report.tables["readings"] = (_verify_readings_done(session, done["readings"], source)
                                              if "readings" in done else _import_readings(session, ctx, source, dry_run))
-        with _unit(shared) as session:
+        with _unit(sessions, shared) as session:
             report.refused = ledger.refusals(session, source.hash) if not dry_run else _dry_refusals(ctx)
             report.clients = dict(sorted(ctx.map("clients").items()))
             if not dry_run:
@@ -85,6 +96,7 @@ def _import(source: LegacyDatabase, client_map: dict[str, UUID], dry_run: bool) 
         if shared is not None:
             shared.rollback()
             shared.close()
+        sessions.kw["bind"].dispose()
     return report
 
 
