@@ -4,11 +4,14 @@ a dry run changes nothing, and a device keeps posting with its legacy key onto i
 
 import json
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
 
+from hydroponics.auth.api_keys import rebuild_key_index
 from hydroponics.auth.keys import hash_key
+from hydroponics.db.engine import session_scope
 from hydroponics.events import record_event
 from hydroponics.legacy import readings as legacy_readings
 from hydroponics.legacy.crops import Harvests
@@ -187,18 +190,27 @@ def test_a_device_posting_with_its_legacy_key_lands_on_its_imported_sensor(platf
     assert _post({"X-API-Key": key, "X-Client-Id": "2"}, {"sensor_type": "ph", "value": 6.1})[0] == 403
     assert _post({"X-API-Key": "legacy-key-nameless-0003", "X-Client-Id": "3"}, {"sensor_type": "ph", "value": 6.1})[0] == 401
 
+    # a key index rebuilt from PostgreSQL (a fresh emulator, a restore) still knows the legacy client id
+    platform["aws"]["dynamodb"].delete_item(TableName=platform["aws"]["API_KEYS_TABLE"],
+                                            Key={"key_hash": {"S": hash_key(key)}})
+    assert _post({"X-API-Key": key, "X-Client-Id": "1"}, {"sensor_type": "ph", "value": 6.1})[0] == 401
+    with session_scope() as session:
+        rebuild_key_index(session, UUID(report.clients["1"]))
+    assert _post({"X-API-Key": key, "X-Client-Id": "1"}, {"sensor_type": "ph", "value": 6.07, "location": "bay-a",
+                                                          "timestamp": "2026-11-02T00:00:00Z"})[0] == 202
+
     sqs = platform["aws"]["sqs"]
     messages = sqs.receive_message(QueueUrl=platform["aws"]["READINGS_QUEUE_URL"], MaxNumberOfMessages=10,
                                    WaitTimeSeconds=1)["Messages"]
-    assert len(messages) == 2
+    assert len(messages) == 3
     outcome = store_sqs_batch(sqs_event([m["Body"] for m in messages])["Records"])
-    assert outcome.stored == 2
+    assert outcome.stored == 3
     with platform["db"].connect() as conn:
-        landed = conn.execute(text("SELECT sensor_id, raw_value, value FROM readings WHERE raw_value IN (6.05, 6.06)"
-                                   " ORDER BY raw_value")).all()
+        landed = conn.execute(text("SELECT sensor_id, raw_value, value FROM readings"
+                                   " WHERE raw_value IN (6.05, 6.06, 6.07) ORDER BY raw_value")).all()
         # on the imported sensor, with its imported calibration (legacy calibration 60: offset 0.1) applied
-        assert [(r.sensor_id, r.raw_value, round(r.value, 6)) for r in landed] == [(sensor, 6.05, 6.15),
-                                                                                  (sensor, 6.06, 6.16)]
+        assert [(r.sensor_id, r.raw_value, round(r.value, 6)) for r in landed] == [
+            (sensor, 6.05, 6.15), (sensor, 6.06, 6.16), (sensor, 6.07, 6.17)]
         assert conn.execute(text("SELECT count(*) FROM sensors WHERE client_id = :c AND external_id = 'ph@bay-a'"),
                             {"c": report.clients["1"]}).scalar_one() == 1
 

@@ -81,7 +81,7 @@ def _import(source: LegacyDatabase, client_map: dict[str, UUID], dry_run: bool) 
                     report.tables[importer.table] = _verify_done(session, importer, done[importer.table], ctx, source)
                 else:
                     report.tables[importer.table] = _import_table(session, importer, ctx, source, report, dry_run)
-            logger.info("legacy table imported", extra={"table": importer.table, "dry_run": dry_run})
+            logger.debug("legacy table imported", extra={"table": importer.table, "dry_run": dry_run})
         if "readings" in source.tables:
             with _unit(sessions, shared) as session:
                 report.tables["readings"] = (_verify_readings_done(session, done["readings"], source)
