@@ -45,7 +45,7 @@ def test_numbers_as_text_types_and_text_are_normalised_and_counted():
     assert n.email(" Ops@Farm.Example ", "email") == "ops@farm.example"
     assert dict(n.counts) == {"number_from_text": 2, "text_trimmed": 2, "sensor_type_lowercased": 1,
                               "sensor_type_alias": 1, "email_lowercased": 1}
-    for bad in ("six", "NaN", "inf", True):
+    for bad in ("six", "NaN", "inf", "1,5", True):
         with pytest.raises(Refused):
             n.number(bad, "value")
     with pytest.raises(Refused, match="not a known sensor type"):

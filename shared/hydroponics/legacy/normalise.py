@@ -64,8 +64,8 @@ class Normaliser:
             raise Refused(f"{column} is not a number: {value!r}")
         if isinstance(value, (int, float)):
             number = float(value)
-        elif isinstance(value, str) and _NUMBER.match(value.strip().replace(",", ".", 1)):
-            number = float(value.strip().replace(",", ".", 1))
+        elif isinstance(value, str) and _NUMBER.match(value.strip()):  # "1,5" is refused: 1.5 or 15?
+            number = float(value.strip())
             self.count("number_from_text")
         else:
             raise Refused(f"{column} is not a number: {value!r}")
