@@ -27,6 +27,7 @@ DOMAIN_TABLES = {
     "harvests", "calibrations", "rules", "alerts", "silences", "notification_channels", "notifications",
     "ac_units", "ac_commands", "events", "failed_tasks", "spot_checks", "sensor_drifts", "escalation_policies",
     "rule_states", "retention_runs", "retention_archives", "retention_holds", "reading_counts",
+    "legacy_import_ids", "legacy_import_tables",
 }  # fmt: skip
 PARTITION = re.compile(r"^readings_(default|\d{6})$")
 

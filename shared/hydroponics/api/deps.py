@@ -34,11 +34,12 @@ def _key_index_down() -> ServiceUnavailable:
 
 
 def _admitted(request: Request, caller: Caller | None) -> Caller:
-    """X-Client-Id, when sent, must be the key's client (legacy devices send both)."""
+    """X-Client-Id, when sent, must be the key's client (legacy devices send both; a key carried over
+    from the legacy server also accepts the legacy client id its devices send, its `client_alias`)."""
     if caller is None:
         raise Unauthorized("invalid or revoked API key")
     claimed = request.headers.get("x-client-id")
-    if claimed and not caller.is_admin and claimed != str(caller.client_id):
+    if claimed and not caller.is_admin and claimed != str(caller.client_id) and claimed != caller.client_alias:
         raise Forbidden("X-Client-Id does not match the API key's client")
     request.state.caller = caller
     return caller

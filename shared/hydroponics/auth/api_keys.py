@@ -75,11 +75,12 @@ def rebuild_key_index(session: Session, client_id: UUID | None = None) -> int:
     """Put active keys (every client's, or one client's) into the DynamoDB index with their client's
     current limits: after a restore, a fresh local emulator, or a change of a client's limits."""
     rows = session.execute(text(
-        "SELECT k.key_hash, k.prefix, k.client_id, k.is_admin, c.settings -> 'rate_limits' AS limits"
+        "SELECT k.key_hash, k.prefix, k.client_id, k.is_admin, k.client_alias, c.settings -> 'rate_limits' AS limits"
         " FROM api_keys k LEFT JOIN clients c ON c.id = k.client_id"
         " WHERE k.revoked_at IS NULL AND (CAST(:c AS uuid) IS NULL OR k.client_id = CAST(:c AS uuid))"),
         {"c": client_id}).all()
     for row in rows:
         key_index.put_key(row.key_hash, row.prefix, row.client_id, is_admin=row.is_admin,
-                          rate_limits={n: int(v) for n, v in (row.limits or {}).items()})
+                          rate_limits={n: int(v) for n, v in (row.limits or {}).items()},
+                          client_alias=row.client_alias)
     return len(rows)

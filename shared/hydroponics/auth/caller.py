@@ -13,3 +13,4 @@ class Caller:
     client_id: UUID | None
     is_admin: bool = False
     rate_limits: dict[str, int] = field(default_factory=dict)  # per-client overrides, requests/minute
+    client_alias: str | None = None  # another X-Client-Id its devices may send (a legacy client id)

@@ -48,8 +48,9 @@ def _table() -> str:
 
 
 def put_key(key_hash: str, prefix: str, client_id: UUID | None, *, is_admin: bool = False,
-            rate_limits: dict[str, int] | None = None) -> None:
-    """Add (or refresh) an active key; its counters survive a refresh (e.g. new client limits)."""
+            rate_limits: dict[str, int] | None = None, client_alias: str | None = None) -> None:
+    """Add (or refresh) an active key; its counters survive a refresh (e.g. new client limits).
+    `client_alias` is another X-Client-Id its devices may send (a legacy device's integer client id)."""
     values = {":prefix": {"S": prefix}, ":admin": {"BOOL": is_admin}, ":yes": {"BOOL": True},
               ":limits": {"M": {name: {"N": str(int(v))} for name, v in (rate_limits or {}).items()}}}
     update = "SET prefix = :prefix, is_admin = :admin, rate_limits = :limits, active = :yes"
@@ -58,6 +59,9 @@ def put_key(key_hash: str, prefix: str, client_id: UUID | None, *, is_admin: boo
         update += ", client_id = :client"
     else:
         update += " REMOVE client_id"
+    if client_alias is not None:
+        values[":alias"] = {"S": client_alias}
+        update += ", client_alias = :alias"
     client("dynamodb").update_item(TableName=_table(), Key={"key_hash": {"S": key_hash}},
                                    UpdateExpression=update, ExpressionAttributeValues=values)
 
@@ -73,6 +77,7 @@ def _caller(key_hash: str, item: dict) -> Caller:
         client_id=UUID(item["client_id"]["S"]) if "client_id" in item else None,
         is_admin=item.get("is_admin", {}).get("BOOL", False),
         rate_limits={name: int(v["N"]) for name, v in item.get("rate_limits", {}).get("M", {}).items()},
+        client_alias=item["client_alias"]["S"] if "client_alias" in item else None,
     )
 
 

@@ -104,6 +104,7 @@ class ApiKey(Base):
     created_at: Mapped[CreatedAt]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    client_alias: Mapped[str | None]  # the X-Client-Id its devices send besides client_id (legacy id, 0018)
 
 
 class Sensor(Base):
@@ -666,3 +667,27 @@ class RetentionHold(Base):
     reason: Mapped[str | None]
     created_by: Mapped[str | None]
     created_at: Mapped[CreatedAt]
+
+
+class LegacyImportId(Base):
+    """A legacy row carried over (target_id) or refused (reason), per legacy file, table and legacy id."""
+
+    __tablename__ = "legacy_import_ids"
+
+    source_hash: Mapped[str] = mapped_column(primary_key=True)  # SHA-256 of the legacy file
+    table_name: Mapped[str] = mapped_column(primary_key=True)
+    legacy_id: Mapped[str] = mapped_column(primary_key=True)
+    target_id: Mapped[str | None]
+    reason: Mapped[str | None]
+    imported_at: Mapped[CreatedAt]
+
+
+class LegacyImportTable(Base):
+    """A legacy table of one file whose import committed, with the counts reported for it."""
+
+    __tablename__ = "legacy_import_tables"
+
+    source_hash: Mapped[str] = mapped_column(primary_key=True)
+    table_name: Mapped[str] = mapped_column(primary_key=True)
+    counts: Mapped[JsonObject]
+    finished_at: Mapped[CreatedAt]
