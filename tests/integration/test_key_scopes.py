@@ -193,6 +193,7 @@ def test_guessing_keys_from_one_address_gets_429_before_any_lookup(farm, local_a
     status, _, headers = _call(function, method, path, good, body, ip=guesser)  # even a good key: not looked up
     assert status == 429 and int(headers["retry-after"]) >= 1
     assert _index_item(local_aws, good["X-API-Key"])["last_used"] == used  # no UpdateItem on its item
+    assert _call(function, method, path, {}, body, ip=guesser)[0] == 401  # no key is no attempt: told to send one
     assert _call(function, method, path, good, body, ip=neighbour)[0] in (200, 202)  # other addresses are not blocked
 
     brute_force.forget()  # another container: it has not seen the address, the shared count refuses it at once

@@ -82,8 +82,8 @@ async def current_caller(request: Request) -> Caller:
     caller = getattr(request.state, "caller", None)
     if caller is not None:
         return caller
-    _not_guessing(request)
     secret = _secret(request)
+    _not_guessing(request)
     try:
         found = key_index.lookup(secret)
     except key_index.KeyRefused as refused:
@@ -119,8 +119,8 @@ def rate_limited(name: str, needs: Scope = "operator") -> Callable[..., None]:
     limit `name` (the caller's client may override it): one DynamoDB call on the key's own item
     (auth/key_index.py)."""
     async def dependency(request: Request) -> None:
-        _not_guessing(request)
         secret = _secret(request)
+        _not_guessing(request)
         try:
             counted = key_index.authenticate(secret, name)
         except key_index.KeyRefused as refused:
