@@ -57,6 +57,8 @@ def _refused(request: Request, refused: key_index.KeyRefused) -> DomainError:
         logger.exception("rate limit store unavailable; failed key attempt not counted")
         return Unauthorized(refused.reason)
     if not decision.allowed:
+        logger.warning("failed API key attempts past the limit; address refused for the minute",
+                       extra={"source_ip": _source_ip(request), "limit": decision.limit})
         return RateLimited("too many failed API key attempts from this address; try again later",
                            headers=decision.headers())
     return Unauthorized(refused.reason)
