@@ -64,14 +64,14 @@ def warm_up(outputs: dict[str, str]) -> None:
     print("  smoke test: rules, notify, ingest and api answer")
 
 
-def ensure_key(env: dict[str, str], variable: str, client_name: str, *, is_admin: bool) -> tuple[str, str]:
+def ensure_key(env: dict[str, str], variable: str, client_name: str, *, scope: str) -> tuple[str, str]:
     """(client id, key): the key already in the env file if it still works, else a new one."""
     with session_scope() as session:
         client_id = find_client_by_name(session, client_name) or create_client(session, client_name)
         existing = env.get(variable)
         if existing and key_belongs_to(session, existing, client_id):
             return str(client_id), existing
-        _, key = create_api_key(session, client_id, f"{client_name} (local stack)", is_admin=is_admin)
+        _, key = create_api_key(session, client_id, f"{client_name} (local stack)", scope=scope)
     print(f"  new {variable} for {client_name}: {key.secret}   (shown once; also in .local/stack.env)")
     return str(client_id), key.secret
 
@@ -97,8 +97,8 @@ def main() -> None:
 
     os.environ["API_KEYS_TABLE"] = outputs["ApiKeysTableName"]
     env = read_env(args.env_file)
-    client_id, api_key = ensure_key(env, "API_KEY", DEMO_CLIENT, is_admin=False)
-    _, admin_key = ensure_key(env, "ADMIN_KEY", OPERATOR_CLIENT, is_admin=True)
+    client_id, api_key = ensure_key(env, "API_KEY", DEMO_CLIENT, scope="operator")
+    _, admin_key = ensure_key(env, "ADMIN_KEY", OPERATOR_CLIENT, scope="admin")
     with session_scope() as session:
         # The demo farm's devices post one reading per request (legacy shape): 18 sensors every
         # 5 s is above the default 120/min, so its limit is raised, as an operator would.

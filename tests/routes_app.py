@@ -15,7 +15,7 @@ LIMITS = ("api_limit", "control_limit", "callback_limit", "test_limit")  # the r
 def header_caller(request: Request) -> Caller:
     """Stands in for the key lookup: a key of the farm in X-Test-Client, or an admin key with X-Test-Admin."""
     if request.headers.get("x-test-admin"):
-        return Caller(key_hash="a" * 64, prefix="hk_admin", client_id=None, is_admin=True)
+        return Caller(key_hash="a" * 64, prefix="hk_admin", client_id=None, scope="admin")
     return Caller(key_hash="x" * 64, prefix="hk_test", client_id=UUID(request.headers["x-test-client"]))
 
 

@@ -89,6 +89,25 @@ def test_a_key_cannot_write_for_another_client(api, make_client, stack, stack_db
     assert _stored(stack_db, stack["CLIENT_ID"], "intrusion") == 0
 
 
+def test_a_device_key_posts_readings_through_the_gateway_and_reads_nothing(api, make_client, stack_db):
+    farm = make_client("Device Farm")
+    issued = api.post("/api/keys", headers=farm["headers"], json={"name": "bay gateway", "scope": "device"})
+    assert issued.status_code == 201 and issued.json()["scope"] == "device"
+    device = {"X-API-Key": issued.json()["key"], "X-Client-Id": farm["client_id"]}
+    location = f"e2e-device-{datetime.now().microsecond}"
+    assert api.post("/api/data", headers=device, json={"sensor_type": "ph", "value": 6.0,
+                                                       "location": location}).status_code == 202
+    assert api.get("/api/data/query", headers=device, params={"sensor_type": "ph"}).status_code == 403
+    assert api.get("/api/sensors", headers=device).status_code == 403
+    control = api.post("/api/ac/control", headers=device, json={"ac_unit_id": farm["client_id"],
+                                                                "command": {"power": "off"}})
+    assert control.status_code == 403 and "device keys may only post readings" in control.json()["error"]["message"]
+    assert wait_for(lambda: _stored(stack_db, farm["client_id"], location) == 1, timeout=30)
+    listed = {k["name"]: k for k in api.get("/api/keys", headers=farm["headers"]).json()}
+    assert listed["bay gateway"]["last_used_at"] is not None  # the ingest function recorded it on the index item
+    assert "key" not in listed["bay gateway"]
+
+
 def test_readings_posted_while_postgresql_is_down_are_all_stored_after(api, demo_device, stack, stack_db):
     if not can_cause_outage():
         pytest.skip("needs root, to act as the postgres superuser for the outage")

@@ -23,6 +23,7 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("dynamodb:GetItem", "ApiKeysTable"): "look a key up",
         ("dynamodb:UpdateItem", "ApiKeysTable"): "authenticate and count in one call; issue a key",
         ("dynamodb:DeleteItem", "ApiKeysTable"): "revoke a key",
+        ("dynamodb:BatchGetItem", "ApiKeysTable"): "the keys listing reads their last use",
         REQUEST_COUNTERS: "request metrics",
         ("dynamodb:Query", "MonitoringTable"): "/metrics: request counters, queue backlogs",
         ("dynamodb:Query", "MonitoringTable/index/oldest"): "/metrics: a queue's oldest handed-back message",
@@ -40,6 +41,7 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("sqs:SendMessage*", "ReadingsQueue"): "queue readings before the 202",
         ("dynamodb:UpdateItem", "ApiKeysTable"): "authenticate the key and count the request in one call",
         ("dynamodb:GetItem", "ApiKeysTable"): "a window's first request reads the key's item",
+        ("dynamodb:UpdateItem", "RateLimitTable"): "failed key attempts per source IP",
         REQUEST_COUNTERS: "request metrics",
     },
     "RulesFunction": {

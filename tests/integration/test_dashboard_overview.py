@@ -93,7 +93,7 @@ def test_the_overview_costs_three_statements_whatever_the_farm_size(http, farms)
 def test_the_caller_endpoint_says_whether_the_key_is_an_operators(http, farms):
     greenleaf, _ = farms
     assert http.get("/api/dashboard/caller", headers=as_farm(greenleaf)).json() == \
-        {"is_admin": False, "client_id": str(greenleaf), "key_prefix": "hk_test"}
+        {"scope": "operator", "is_admin": False, "client_id": str(greenleaf), "key_prefix": "hk_test"}
     assert http.get("/api/dashboard/caller", headers={"X-Test-Admin": "1"}).json()["is_admin"] is True
     reply = http.get("/api/dashboard/overview", headers={"X-Test-Admin": "1"})
     assert reply.status_code == 403  # an operator names the client with X-Client-Id

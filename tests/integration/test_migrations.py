@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, Connection, Engine, create_engine, inspect, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hydroponics.db import migrate
 from hydroponics.db.models import Base
@@ -252,3 +252,33 @@ def test_offline_mode_renders_the_sql(empty_database_url: str) -> None:
     sql = config.output_buffer.getvalue()
     assert "PARTITION BY RANGE (recorded_at)" in sql
     assert "CREATE FUNCTION ensure_readings_partitions" in sql
+
+
+def _key_rows(conn: Connection, column: str) -> dict[str, object]:
+    return dict(conn.execute(text(f"SELECT name, {column} FROM api_keys ORDER BY name")).all())
+
+
+def test_existing_keys_become_operator_keys_and_admin_keys_admin_keys(empty_database_url: str, engine: Engine) -> None:
+    migrate.upgrade(empty_database_url, "0016-1")  # the schema before key scopes
+    with engine.begin() as conn:
+        client_id = conn.execute(text("INSERT INTO clients (name) VALUES ('Old Farm') RETURNING id")).scalar_one()
+        for name, is_admin, owner in (("gateway", False, client_id), ("ops", True, client_id), ("platform", True, None)):
+            conn.execute(text("INSERT INTO api_keys (client_id, name, prefix, key_hash, is_admin)"
+                              " VALUES (:c, :n, 'hk_old', md5(:n) || md5(:n), :a)"), {"c": owner, "n": name, "a": is_admin})
+    migrate.upgrade(empty_database_url, "0016")
+    with engine.begin() as conn:
+        assert _key_rows(conn, "scope") == {"gateway": "operator", "ops": "admin", "platform": "admin"}
+        assert set(_key_rows(conn, "expires_at").values()) == {None}
+        with pytest.raises(DBAPIError, match="ck_api_keys_client_unless_admin"):  # only admin keys have no client
+            with conn.begin_nested():
+                conn.execute(text("INSERT INTO api_keys (name, prefix, key_hash, scope)"
+                                  " VALUES ('x', 'hk_x', repeat('b', 64), 'device')"))
+        with pytest.raises(DBAPIError, match="ck_api_keys_scope"):
+            with conn.begin_nested():
+                conn.execute(text("INSERT INTO api_keys (client_id, name, prefix, key_hash, scope)"
+                                  " VALUES (:c, 'x', 'hk_x', repeat('c', 64), 'root')"), {"c": client_id})
+        conn.execute(text("INSERT INTO api_keys (client_id, name, prefix, key_hash, scope)"
+                          " VALUES (:c, 'sensor', 'hk_new', repeat('d', 64), 'device')"), {"c": client_id})
+    migrate.downgrade(empty_database_url, "0016-1")
+    with engine.connect() as conn:
+        assert _key_rows(conn, "is_admin") == {"gateway": False, "ops": True, "platform": True, "sensor": False}

@@ -92,7 +92,7 @@ def http(platform_db, local_aws) -> TestClient:
 def admin(http) -> Api:
     """A platform operator's key (no client), in PostgreSQL and the key index."""
     with session_scope() as session:
-        _, key = create_api_key(session, None, "operations", is_admin=True)
+        _, key = create_api_key(session, None, "operations", scope="admin")
     return Api(http, key.secret)
 
 
@@ -250,7 +250,8 @@ def test_deactivating_a_client_revokes_every_key_at_once(admin, platform_db, far
     gone = admin.ok("DELETE", f"/api/clients/{greenleaf['id']}")
     assert gone["is_active"] is False
     for secret in (farm.headers["X-API-Key"], second):
-        assert key_index.lookup(secret) is None
+        with pytest.raises(key_index.KeyRefused):
+            key_index.lookup(secret)
         assert Api(farm.http, secret).get(f"/api/clients/{greenleaf['id']}")[0] == 401
     with session_scope() as session:
         revoked = session.execute(text("SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL), count(*)"

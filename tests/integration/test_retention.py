@@ -113,8 +113,8 @@ def test_a_failed_run_is_recorded_and_alerts_the_admin_channel_then_a_good_run_r
 
     with platform_db.begin() as conn:
         ops = conn.execute(text("INSERT INTO clients (name) VALUES ('Platform Operators') RETURNING id")).scalar_one()
-        conn.execute(text("INSERT INTO api_keys (client_id, name, prefix, key_hash, is_admin)"
-                          " VALUES (:c, 'ops', 'hk_ops', repeat('a', 64), true)"), {"c": ops})
+        conn.execute(text("INSERT INTO api_keys (client_id, name, prefix, key_hash, scope)"
+                          " VALUES (:c, 'ops', 'hk_ops', repeat('a', 64), 'admin')"), {"c": ops})
         channel = conn.execute(text("INSERT INTO notification_channels (client_id, name, kind, target_url)"
                                     " VALUES (:c, 'admin', 'email', 'mailto://ops@example.test') RETURNING id"),
                                {"c": ops}).scalar_one()

@@ -358,7 +358,7 @@ def farms(platform_db, local_aws):
     a, b = seed_farm("a"), seed_farm("b")
     with session_scope() as session:
         operators = create_client(session, "Platform Operators", settings={"rate_limits": NO_LIMITS})
-        _, admin = create_api_key(session, operators, "operator", is_admin=True)
+        _, admin = create_api_key(session, operators, "operator", scope="admin")
     return a, b, {"X-API-Key": admin.secret}
 
 
@@ -381,7 +381,7 @@ def _leaks(reply: str, request: Req, other: Refs) -> list[str]:
     return [name for name, value in other.values().items() if value in reply and value not in sent]
 
 
-_VOLATILE = re.compile(r'"(generated_at|age_seconds|reset|last_run|requested_at)":\s*("[^"]*"|[0-9.]+|null)')
+_VOLATILE = re.compile(r'"(generated_at|age_seconds|reset|last_run|requested_at|last_used_at)":\s*("[^"]*"|[0-9.]+|null)')
 
 
 def test_another_clients_records_are_not_found_and_nothing_changes(farms):

@@ -22,7 +22,7 @@ from hydroponics.settings import get_settings
 _OPERATORS = text(
     "SELECT k.client_id, bool_or(ch.id IS NOT NULL) AS has_channel FROM api_keys k"
     " LEFT JOIN notification_channels ch ON ch.client_id = k.client_id AND ch.name = :channel AND ch.is_enabled"
-    " WHERE k.is_admin AND k.revoked_at IS NULL AND k.client_id IS NOT NULL"
+    " WHERE k.scope = 'admin' AND k.revoked_at IS NULL AND k.client_id IS NOT NULL"
     " GROUP BY k.client_id ORDER BY bool_or(ch.id IS NOT NULL) DESC, min(k.created_at) LIMIT 1")
 
 

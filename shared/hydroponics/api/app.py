@@ -28,6 +28,7 @@ from hydroponics.api.routes import (
     spot_checks,
     varieties,
 )
+from hydroponics.auth import brute_force
 from hydroponics.health import check_health
 from hydroponics.http_hygiene import CrossOrigin, Hygiene
 from hydroponics.settings import get_settings
@@ -37,9 +38,13 @@ from hydroponics.monitoring.requests import RequestMetrics
 DESCRIPTION = """Sensor data, farm records, alerts and climate control for commercial hydroponic farms.
 
 Authenticate with the `X-API-Key` header (devices also send `X-Client-Id`, which must be the key's
-client). Every error answers `{"error": {"code", "message", "details"}}`; validation errors list
+client). A key has a scope: `device` keys may only post readings (`POST /api/data`; every other route
+answers 403), `operator` keys read and manage the farm (and post readings), `admin` keys also run the
+platform. An expired key is answered 401 like an unknown or revoked one; after %d failed key
+attempts in a minute from one address, requests from it get 429 with `Retry-After` until the minute
+ends. Every error answers `{"error": {"code", "message", "details"}}`; validation errors list
 each invalid field with the reason. Rate-limited responses carry `X-RateLimit-Limit`,
-`X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also carries `Retry-After`."""
+`X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also carries `Retry-After`.""" % brute_force.FAILURES_PER_MINUTE
 
 
 def create_app() -> FastAPI:

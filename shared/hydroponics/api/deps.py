@@ -1,4 +1,9 @@
-"""FastAPI dependencies: the authenticated caller, the client it acts for, and rate limits.
+"""FastAPI dependencies: the authenticated caller, what its key's scope allows, the client it acts
+for, and rate limits.
+
+Scopes are enforced here and nowhere else: `rate_limited(name)` (every authenticated route has one)
+and `current_caller` admit operator and admin keys only; the ingest route alone asks for `needs=
+"device"`. Failed key attempts are counted per source IP (auth/brute_force.py).
 
 No PostgreSQL here: the ingest function uses these and must not import the database layer.
 The dependencies that call DynamoDB are `async def` on purpose: FastAPI runs a plain `def`
@@ -15,9 +20,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hydroponics import ratelimit
-from hydroponics.auth import key_index
-from hydroponics.auth.caller import Caller
-from hydroponics.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
+from hydroponics.auth import brute_force, key_index
+from hydroponics.auth.caller import Caller, Scope, scope_covers
+from hydroponics.errors import DomainError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from hydroponics.observability import logger
 
 
@@ -33,11 +38,38 @@ def _key_index_down() -> ServiceUnavailable:
     return ServiceUnavailable("authentication is unavailable; try again", headers={"Retry-After": "5"})
 
 
-def _admitted(request: Request, caller: Caller | None) -> Caller:
-    """X-Client-Id, when sent, must be the key's client (legacy devices send both; a key carried over
-    from the legacy server also accepts the legacy client id its devices send, its `client_alias`)."""
-    if caller is None:
-        raise Unauthorized("invalid or revoked API key")
+def _source_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _not_guessing(request: Request) -> None:
+    """429 before any lookup for an address this container saw go past the failed-attempt limit."""
+    if decision := brute_force.blocked(_source_ip(request)):
+        raise RateLimited("too many failed API key attempts from this address; try again later",
+                          headers=decision.headers())
+
+
+def _refused(request: Request, refused: key_index.KeyRefused) -> DomainError:
+    """A 401 for an unknown, revoked or expired key, counted against the caller's address (a 429 past the limit)."""
+    try:
+        decision = brute_force.failed(_source_ip(request))
+    except (BotoCoreError, ClientError):
+        logger.exception("rate limit store unavailable; failed key attempt not counted")
+        return Unauthorized(refused.reason)
+    if not decision.allowed:
+        logger.warning("failed API key attempts past the limit; address refused for the minute",
+                       extra={"source_ip": _source_ip(request), "limit": decision.limit})
+        return RateLimited("too many failed API key attempts from this address; try again later",
+                           headers=decision.headers())
+    return Unauthorized(refused.reason)
+
+
+def _admitted(request: Request, caller: Caller, needs: Scope) -> Caller:
+    """The key's scope must cover what the route needs; X-Client-Id, when sent, must be the key's
+    client (legacy devices send both)."""
+    if not scope_covers(caller.scope, needs):
+        raise Forbidden(f"a {caller.scope} key may not do this" + (" (device keys may only post readings)"
+                                                                  if caller.scope == "device" else ""))
     claimed = request.headers.get("x-client-id")
     if claimed and not caller.is_admin and claimed != str(caller.client_id) and claimed != caller.client_alias:
         raise Forbidden("X-Client-Id does not match the API key's client")
@@ -52,11 +84,15 @@ async def current_caller(request: Request) -> Caller:
     caller = getattr(request.state, "caller", None)
     if caller is not None:
         return caller
+    secret = _secret(request)
+    _not_guessing(request)
     try:
-        found = key_index.lookup(_secret(request))
+        found = key_index.lookup(secret)
+    except key_index.KeyRefused as refused:
+        raise _refused(request, refused) from None
     except (BotoCoreError, ClientError):
         raise _key_index_down() from None
-    return _admitted(request, found)
+    return _admitted(request, found, "operator")
 
 
 async def acting_client(request: Request, caller: Caller = Depends(current_caller)) -> UUID:
@@ -80,15 +116,20 @@ def _enforce(request: Request, decision: ratelimit.RateDecision) -> None:
                           headers=decision.headers())
 
 
-def rate_limited(name: str) -> Callable[..., None]:
-    """Authenticate the API key and count the request against its limit `name` (the caller's client
-    may override it): one DynamoDB call on the key's own item (auth/key_index.py)."""
+def rate_limited(name: str, needs: Scope = "operator") -> Callable[..., None]:
+    """Authenticate the API key, check its scope covers `needs`, and count the request against its
+    limit `name` (the caller's client may override it): one DynamoDB call on the key's own item
+    (auth/key_index.py)."""
     async def dependency(request: Request) -> None:
+        secret = _secret(request)
+        _not_guessing(request)
         try:
-            counted = key_index.authenticate(_secret(request), name)
+            counted = key_index.authenticate(secret, name)
+        except key_index.KeyRefused as refused:
+            raise _refused(request, refused) from None
         except (BotoCoreError, ClientError):
             raise _key_index_down() from None
-        caller = _admitted(request, counted and counted.caller)
+        caller = _admitted(request, counted.caller, needs)
         _enforce(request, ratelimit.decide(counted.hits, ratelimit.limit_for(name, caller.rate_limits),
                                            counted.window_start))
     return dependency
@@ -116,7 +157,7 @@ def client_rate_limited(name: str) -> Callable[..., None]:
 def ip_rate_limited(name: str) -> Callable[..., None]:
     """Per-source-IP limit `name`, for public and sign-up endpoints."""
     def dependency(request: Request) -> None:
-        _count_in_table(request, name, request.client.host if request.client else "unknown", None)
+        _count_in_table(request, name, _source_ip(request), None)
     return dependency
 
 

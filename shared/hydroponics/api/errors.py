@@ -37,7 +37,7 @@ _DOCUMENTED = {401: "No API key, or an unknown, expired or revoked one",
                409: "Conflicts with the record's state (e.g. a name already taken)",
                413: "The request body is too large", 415: "The body is not JSON",
                422: "Invalid input: each invalid field is named with the reason",
-               429: "Rate limit exceeded: see Retry-After",
+               429: "Rate limit exceeded, or too many failed key attempts from the address: see Retry-After",
                503: "A service the request needs is unavailable: see Retry-After"}
 # Documented on every route of the API, so /openapi.json describes every answer it can give.
 ERROR_RESPONSES: dict[int | str, dict] = {status: {"model": ErrorOut, "description": text}

@@ -92,7 +92,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint("char_length(key_hash) = 64", name="key_hash_is_sha256"),
-        CheckConstraint("is_admin OR client_id IS NOT NULL", name="client_unless_admin"),
+        CheckConstraint("scope = 'admin' OR client_id IS NOT NULL", name="client_unless_admin"),
+        _one_of("scope", "device", "operator", "admin"),
     )
 
     id: Mapped[UuidPk]
@@ -100,9 +101,10 @@ class ApiKey(Base):
     name: Mapped[str]
     prefix: Mapped[str]  # first 8 characters of the key, shown in listings
     key_hash: Mapped[str] = mapped_column(unique=True)  # sha256 hex of the whole key
-    is_admin: Mapped[bool] = mapped_column(server_default=text("false"))
+    scope: Mapped[str] = mapped_column(server_default=text("'operator'"))  # device, operator or admin
     created_at: Mapped[CreatedAt]
-    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # NULL: until revoked
+    last_used_at: Mapped[datetime | None]  # copied from the key index when revoked (the listing reads the index)
     revoked_at: Mapped[datetime | None]
     client_alias: Mapped[str | None]  # the X-Client-Id its devices send besides client_id (legacy id, 0018)
 

@@ -20,7 +20,7 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
     "oneOf": [_READING, _BATCH, {"type": "object", "properties": {"readings": _BATCH}, "required": ["readings"]}]}}}}}
 
 
-@router.post("/api/data", status_code=202, dependencies=[Depends(rate_limited("ingest"))],
+@router.post("/api/data", status_code=202, dependencies=[Depends(rate_limited("ingest", needs="device"))],
              summary="Post sensor readings (one, or a batch of up to 500)", openapi_extra=_BODY_DOC,
              responses={202: {"description": "Queued durably; stored and evaluated shortly after"},
                         413: {"model": ErrorOut, "description": "Body or batch too large"},

@@ -9,8 +9,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from hydroponics.auth import key_index
-from hydroponics.auth.api_keys import ApiKeyRecord, create_api_key, rebuild_key_index
+from hydroponics.auth.api_keys import ApiKeyRecord, create_api_key, rebuild_key_index, revoke_keys
 from hydroponics.auth.keys import IssuedKey
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.ratelimit import DEFAULT_LIMITS
@@ -176,9 +175,5 @@ def deactivate_client(session: Session, client_id: UUID) -> tuple[ClientRecord, 
         raise NotFound(f"client {client_id} not found")
     keys = session.execute(text("SELECT id, key_hash, prefix FROM api_keys WHERE client_id = :c"
                                 " AND revoked_at IS NULL ORDER BY created_at FOR UPDATE"), {"c": client_id}).all()
-    for key in keys:
-        key_index.remove_key(key.key_hash)
-    if keys:
-        session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = ANY(:ids)"),
-                        {"ids": [key.id for key in keys]})
+    revoke_keys(session, [(key.id, key.key_hash) for key in keys])
     return get_client(session, client_id), [key.prefix for key in keys]

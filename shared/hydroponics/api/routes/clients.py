@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from hydroponics.api.changes import Changes
 from hydroponics.api.deps import actor_of, current_caller, ip_rate_limited, rate_limited, require_admin
-from hydroponics.api.routes.keys import IssuedKeyOut
+from hydroponics.api.routes.keys import IssuedKeyOut, KeyOut
 from hydroponics.api.session import db_session
 from hydroponics.auth.caller import Caller
 from hydroponics.errors import Forbidden, NotFound
@@ -84,7 +84,7 @@ def register(body: NewClient, caller: Caller = Depends(require_admin),
                  subject_id=client.id, details={"name": client.name, "rate_limits": client.rate_limits})
     record_event(session, "api_key.created", client_id=client.id, actor=actor, subject_type="api_key",
                  subject_id=key_record.id, details={"name": key_record.name, "prefix": key.prefix})
-    return asdict(client) | {"api_key": vars(key_record) | {"key": key.secret}}
+    return asdict(client) | {"api_key": KeyOut.of(key_record).model_dump() | {"key": key.secret}}
 
 
 @router.get("", response_model=Page[ClientOut],

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from hydroponics.api.deps import acting_client, current_caller, rate_limited
 from hydroponics.api.session import db_session
-from hydroponics.auth.caller import Caller
+from hydroponics.auth.caller import Caller, Scope
 from hydroponics.dashboard import files
 from hydroponics.dashboard.overview import Status, farm_overview
 from hydroponics.dashboard.status import platform_status
@@ -27,6 +27,7 @@ def mount_dashboard(app: FastAPI, responses: dict | None = None) -> None:
 
 
 class CallerOut(BaseModel):
+    scope: Scope = Field(description="device, operator or admin (the dashboard needs operator or admin)")
     is_admin: bool = Field(description="admin keys pick the client they act for with X-Client-Id")
     client_id: UUID | None = Field(description="the key's own client (null for a platform operator's key)")
     key_prefix: str
@@ -86,7 +87,7 @@ class OverviewOut(BaseModel):
 
 @router.get("/caller", response_model=CallerOut, summary="Who the API key is (the dashboard's sign-in check)")
 def who_is_calling(caller: Caller = Depends(current_caller)) -> CallerOut:
-    return CallerOut(is_admin=caller.is_admin, client_id=caller.client_id, key_prefix=caller.prefix)
+    return CallerOut(scope=caller.scope, is_admin=caller.is_admin, client_id=caller.client_id, key_prefix=caller.prefix)
 
 
 @router.get("/overview", response_model=OverviewOut,
