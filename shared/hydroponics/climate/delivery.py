@@ -38,6 +38,7 @@ from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hydroponics.events import record_event
 from hydroponics.observability import logger
 from hydroponics.outbound import OutboundRefused
+from hydroponics.sealed_secrets import unit_secret
 from hydroponics.settings import get_settings
 
 ACTOR = "ac_control"
@@ -206,7 +207,7 @@ def record_callback(session: Session, command_id: uuid.UUID, body: bytes, signat
     locked = _locked(session, command_id)
     # A signature that does not verify is answered as an unknown command: a caller without the unit's
     # secret cannot tell another client's command ids from ids nobody has.
-    if locked is None or not verify(locked[0].secret, body, signature):
+    if locked is None or not verify(unit_secret(locked[0]), body, signature):
         raise NotFound("AC command not found")
     unit, command = locked
     try:

@@ -27,6 +27,7 @@ from hydroponics.db.engine import session_scope
 from hydroponics.events import record_event
 from hydroponics.notifications.delivery import DeliveryResult, deliver
 from hydroponics.observability import logger
+from hydroponics.sealed_secrets import channel_target
 from hydroponics.settings import get_settings
 
 CLAIM_TTL = timedelta(minutes=5)  # longer than the function's timeout: an older `sending` claim was abandoned
@@ -96,7 +97,8 @@ def claim(session: Session, notification_id: uuid.UUID) -> tuple[Claimed | None,
         return None, session.execute(text("SELECT status FROM notifications WHERE id = :id"),
                                      {"id": notification_id}).scalar_one_or_none()
     channel = session.execute(
-        text("SELECT kind, target_url, is_enabled, hourly_cap FROM notification_channels WHERE id = :id FOR UPDATE"),
+        text("SELECT client_id, kind, target_sealed, is_enabled, hourly_cap FROM notification_channels"
+             " WHERE id = :id FOR UPDATE"),
         {"id": row.channel_id}).one()
     if not channel.is_enabled:
         session.execute(text("UPDATE notifications SET status = 'suppressed', claimed_at = NULL,"
@@ -108,7 +110,8 @@ def claim(session: Session, notification_id: uuid.UUID) -> tuple[Claimed | None,
             session.execute(text("UPDATE notifications SET status = 'held', claimed_at = NULL,"
                                  " attempts = attempts - 1 WHERE id = :id"), {"id": notification_id})
             return None, "held"
-    return Claimed(**row._mapping, channel_kind=channel.kind, target=channel.target_url), None
+    target = channel_target(channel.client_id, row.channel_id, channel.target_sealed)
+    return Claimed(**row._mapping, channel_kind=channel.kind, target=target), None
 
 
 def record_outcome(session: Session, claimed: Claimed, result: DeliveryResult, final: bool) -> None:
