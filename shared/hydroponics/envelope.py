@@ -30,21 +30,23 @@ from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hydroponics.errors import ServiceUnavailable
+from hydroponics.errors import Conflict, ServiceUnavailable
 from hydroponics.settings import get_settings
 
 FORMAT = 1
 ALGORITHM = "AES-256-GCM"
 LOCAL_PREFIX = "local:"
 _NONCE_BYTES = 12
+UNREADABLE = "the stored secret does not open for this record (moved, altered or another key's): save it again"
 _CACHE_ENTRIES = 1024
 
 _cache_lock = threading.Lock()
 _cache: TTLCache | None = None
 
 
-class SecretUnreadable(Exception):
-    """A sealed value that does not open with this record's context (moved, altered, or another key's)."""
+class SecretUnreadable(Conflict):
+    """A sealed value that does not open with this record's context (moved, altered, or another key's): the
+    record must be saved again with its secret (409; the message never holds the value)."""
 
 
 class SecretsNotConfigured(ServiceUnavailable):
@@ -96,7 +98,7 @@ def _kms() -> Any:
 def _kms_error(action: str, exc: Exception) -> Exception:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     if code in ("InvalidCiphertextException", "IncorrectKeyException"):
-        return SecretUnreadable("the sealed value does not belong to this record")
+        return SecretUnreadable(UNREADABLE)
     return ServiceUnavailable(f"the secrets key could not be used ({action}: {code or type(exc).__name__})",
                               headers={"Retry-After": "5"})
 
@@ -126,7 +128,7 @@ def _unwrap(wrapped: bytes, key_id: str, context: Mapping[str, str]) -> bytes:
         try:
             return AESGCM(local).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _aad(context))
         except InvalidTag:
-            raise SecretUnreadable("the sealed value does not belong to this record") from None
+            raise SecretUnreadable(UNREADABLE) from None
     try:
         return _kms().decrypt(CiphertextBlob=wrapped, KeyId=key_id, EncryptionContext=dict(context))["Plaintext"]
     except Exception as exc:  # noqa: BLE001 - botocore's errors
@@ -179,4 +181,4 @@ def unseal(sealed: Mapping[str, Any], context: Mapping[str, str]) -> str:
     try:
         return AESGCM(data_key).decrypt(nonce, ciphertext, _aad(context)).decode()
     except (InvalidTag, ValueError):
-        raise SecretUnreadable("the sealed value does not belong to this record") from None
+        raise SecretUnreadable(UNREADABLE) from None

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hydroponics import outbound
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.sealed_secrets import channel_target, seal_channel_target
 from hydroponics.db.models import NotificationChannel
 from hydroponics.errors import Conflict, InvalidInput, NotFound
@@ -283,7 +284,10 @@ def update_channel(session: Session, client_id: uuid.UUID, channel_id: uuid.UUID
     changed: dict[str, Any] = {}
     if "config" in changes:
         target = build_target(channel.kind, parse_config(channel.kind, changes["config"]))
-        secret_changed = not hmac.compare_digest(target.url.encode(), open_target(channel).encode())
+        try:
+            secret_changed = not hmac.compare_digest(target.url.encode(), open_target(channel).encode())
+        except SecretUnreadable:  # saving the config again is how an unreadable target is repaired
+            secret_changed = True
         if secret_changed or target.public != channel.config:
             changed["config"] = {"old": channel.config, "new": target.public, "secret_changed": secret_changed}
             channel.config = target.public

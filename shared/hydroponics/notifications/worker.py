@@ -27,6 +27,7 @@ from hydroponics.db.engine import session_scope
 from hydroponics.events import record_event
 from hydroponics.notifications.delivery import DeliveryResult, deliver
 from hydroponics.observability import logger
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.sealed_secrets import channel_target
 from hydroponics.settings import get_settings
 
@@ -110,7 +111,13 @@ def claim(session: Session, notification_id: uuid.UUID) -> tuple[Claimed | None,
             session.execute(text("UPDATE notifications SET status = 'held', claimed_at = NULL,"
                                  " attempts = attempts - 1 WHERE id = :id"), {"id": notification_id})
             return None, "held"
-    target = channel_target(channel.client_id, row.channel_id, channel.target_sealed)
+    try:
+        target = channel_target(channel.client_id, row.channel_id, channel.target_sealed)
+    except SecretUnreadable as exc:  # no retry can open it: failed for good, the operator saves the channel again
+        session.execute(text("UPDATE notifications SET status = 'failed', claimed_at = NULL, last_error = :error"
+                             " WHERE id = :id"), {"id": notification_id, "error": f"channel target: {exc.message}"})
+        logger.error("channel target does not open", extra={"channel_id": str(row.channel_id)})
+        return None, "failed"
     return Claimed(**row._mapping, channel_kind=channel.kind, target=target), None
 
 
