@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -39,6 +40,21 @@ LOCAL_PREFIX = "local:"
 _NONCE_BYTES = 12
 UNREADABLE = "the stored secret does not open for this record (moved, altered or another key's): save it again"
 _CACHE_ENTRIES = 1024
+
+
+
+class _DataKeysWithheld(logging.Filter):
+    """botocore logs every response body at DEBUG, and KMS's carry the plain data key: withhold those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+                b'"Plaintext"' in arg if isinstance(arg, bytes) else isinstance(arg, str) and '"Plaintext"' in arg
+                for arg in record.args):
+            record.msg, record.args = "Response body: (withheld: it holds a KMS data key)", ()
+        return True
+
+
+logging.getLogger("botocore.parsers").addFilter(_DataKeysWithheld())
 
 _cache_lock = threading.Lock()
 _cache: TTLCache | None = None

@@ -3,13 +3,16 @@ deliver and sign, and appear in no `pg_dump`, no log line and no API reply or er
 to another client's record does not open there; migration 0017 seals plaintext rows and its downgrade
 opens them again."""
 
+import base64
 import json
 import logging
+import os
 import subprocess
 import uuid
 from typing import Iterator
 from uuid import UUID
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
 from pytest_httpserver import HTTPServer
@@ -20,12 +23,13 @@ from hydroponics.climate.room import Room
 from hydroponics.climate.signing import SIGNATURE_HEADER, sign
 from hydroponics.climate.simulator import SimulatedUnit, SimulatorServer
 from hydroponics.db import migrate
+from hydroponics import envelope
 from hydroponics.db.engine import session_scope
 from hydroponics.envelope import SecretUnreadable
 from hydroponics.records.clients import create_client
-from hydroponics.sealed_secrets import channel_target, unit_secret_context
+from hydroponics.sealed_secrets import channel_target, channel_target_context, reseal, unit_secret_context
 from hydroponics.settings import get_settings
-from hydroponics import envelope
+from tests.integration.conftest import reset_core_caches
 from tests.integration.ac_fixtures import CAPABILITIES, SAFETY, Worker, ac_queue, all_final  # noqa: F401
 from tests.integration.test_notify_seed import drain, notification_rows, notify, raise_alert  # noqa: F401
 from tests.mail_server import free_port
@@ -105,6 +109,16 @@ def command(http: TestClient, farm: UUID, unit_id: str) -> dict:
     return reply.json()
 
 
+def data_keys(farm: UUID) -> list[str]:
+    """The plain data keys of the farm's sealed channel targets (base64), unwrapped here with KMS."""
+    with session_scope() as session:
+        rows = session.execute(text("SELECT id, target_sealed FROM notification_channels WHERE client_id = :c"),
+                               {"c": farm}).all()
+    return [base64.b64encode(boto3_kms().decrypt(
+        CiphertextBlob=base64.b64decode(row.target_sealed["wrapped_key"]),
+        EncryptionContext=channel_target_context(farm, row.id))["Plaintext"]).decode() for row in rows]
+
+
 def logs(caplog, capfd) -> str:
     captured = capfd.readouterr()
     return "\n".join(r.getMessage() + " " + json.dumps(r.__dict__, default=str) for r in caplog.records
@@ -160,7 +174,10 @@ def test_planted_secrets_deliver_and_sign_but_are_in_no_dump_log_or_reply(
 
     captured = logs(caplog, capfd)
     assert "notification sent" in captured and "sending AC command" in captured  # the logs were captured
+    assert "kms/aws4_request" in captured  # botocore's DEBUG lines of the KMS calls too
     assert_nowhere(captured, "the logs")
+    for data_key in data_keys(farm):  # botocore logs response bodies at DEBUG: the plain data keys are withheld
+        assert data_key not in captured
 
     dump = pg_dump(migrated_database_url)
     assert "ops-hook" in dump and "target_sealed" in dump and "secret_sealed" in dump  # the rows are in it
@@ -216,8 +233,6 @@ def test_a_sealed_secret_copied_to_another_clients_record_does_not_open(
 
 def test_migration_0017_seals_plaintext_rows_and_the_downgrade_opens_them(empty_database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
-    from tests.integration.conftest import reset_core_caches
-
     reset_core_caches()
     migrate.upgrade(empty_database_url, "0012")
     url = f"http://127.0.0.1:9/hooks/{HOOK_TOKEN}"
@@ -254,3 +269,29 @@ def test_migration_0017_seals_plaintext_rows_and_the_downgrade_opens_them(empty_
             == UNIT_SECRET
     engine.dispose()
     reset_core_caches()
+
+
+def test_reseal_moves_every_secret_to_a_new_key_and_leaves_rows_already_under_it(
+        http, farms, unit_server, monkeypatch):
+    farm = farms[0]
+    hook = create(http, farm, "ops-hook", "webhook", {"url": f"http://127.0.0.1:9/hooks/{HOOK_TOKEN}"})
+    unit = register(http, farm, unit_server.url)
+    old_key = get_settings().secrets_key_id
+    new_key = boto3_kms().create_key(Description="hydroponics tests: the next key")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("SECRETS_KEY_ID", new_key)
+    reset_core_caches()
+    with session_scope() as session:
+        assert reseal(session.connection(), new_key) == {"notification_channels": 1, "ac_units": 1}
+    with session_scope() as session:
+        assert reseal(session.connection(), new_key) == {"notification_channels": 0, "ac_units": 0}
+        channel = session.execute(text("SELECT client_id, target_sealed FROM notification_channels")).one()
+        sealed_unit = session.execute(text("SELECT secret_sealed FROM ac_units")).scalar_one()
+    assert channel.target_sealed["key_id"] == sealed_unit["key_id"] == new_key != old_key
+    envelope.clear_cache()
+    assert channel_target(farm, hook["id"], channel.target_sealed).endswith(HOOK_TOKEN)
+    assert envelope.unseal(sealed_unit, unit_secret_context(farm, unit["id"])) == UNIT_SECRET
+
+
+def boto3_kms():
+    return boto3.client("kms", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
