@@ -152,20 +152,26 @@ def _unwrap(wrapped: bytes, key_id: str, context: Mapping[str, str]) -> bytes:
 
 
 def _cached_data_key(wrapped: bytes, key_id: str, context: Mapping[str, str]) -> bytes:
-    global _cache
     seconds = get_settings().secrets_key_cache_seconds
     if seconds <= 0:
         return _unwrap(wrapped, key_id, context)
-    entry = (wrapped, key_id, _aad(context))
+    with _cache_lock:
+        data_key = None if _cache is None or _cache.ttl != seconds else _cache.get((wrapped, key_id, _aad(context)))
+    if data_key is None:
+        data_key = _unwrap(wrapped, key_id, context)
+        _remember(wrapped, key_id, context, data_key)
+    return data_key
+
+
+def _remember(wrapped: bytes, key_id: str, context: Mapping[str, str], data_key: bytes) -> None:
+    global _cache
+    seconds = get_settings().secrets_key_cache_seconds
+    if seconds <= 0:
+        return
     with _cache_lock:
         if _cache is None or _cache.ttl != seconds:
             _cache = TTLCache(maxsize=_CACHE_ENTRIES, ttl=seconds)
-        data_key = _cache.get(entry)
-    if data_key is None:
-        data_key = _unwrap(wrapped, key_id, context)
-        with _cache_lock:
-            _cache[entry] = data_key
-    return data_key
+        _cache[(wrapped, key_id, _aad(context))] = data_key
 
 
 def clear_cache() -> None:
@@ -180,9 +186,7 @@ def seal(plaintext: str, context: Mapping[str, str]) -> dict[str, Any]:
     data_key, wrapped, key_id = _new_data_key(context)
     nonce = os.urandom(_NONCE_BYTES)
     ciphertext = AESGCM(data_key).encrypt(nonce, plaintext.encode(), _aad(context))
-    with _cache_lock:  # the writer is often the next reader (e.g. a channel saved, then tested)
-        if _cache is not None:
-            _cache[(wrapped, key_id, _aad(context))] = data_key
+    _remember(wrapped, key_id, context, data_key)  # the writer is often the next reader (a channel saved, tested)
     return {"v": FORMAT, "alg": ALGORITHM, "key_id": key_id, "wrapped_key": _b64(wrapped),
             "nonce": _b64(nonce), "ciphertext": _b64(ciphertext)}
 

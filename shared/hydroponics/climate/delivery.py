@@ -34,11 +34,11 @@ from hydroponics.climate.units import apply_state
 from hydroponics.correlation import correlated
 from hydroponics.db.engine import session_scope
 from hydroponics.db.models import AcCommand, AcUnit
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hydroponics.events import record_event
 from hydroponics.observability import logger
 from hydroponics.outbound import OutboundRefused
-from hydroponics.envelope import SecretUnreadable
 from hydroponics.sealed_secrets import unit_secret
 from hydroponics.settings import get_settings
 

@@ -32,12 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hydroponics import outbound
-from hydroponics.envelope import SecretUnreadable
-from hydroponics.sealed_secrets import channel_target, seal_channel_target
 from hydroponics.db.models import NotificationChannel
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.notifications.delivery import guarding
 from hydroponics.records.pagination import Keyset, Page, PageRequest
+from hydroponics.sealed_secrets import channel_target, seal_channel_target
 
 KINDS = ("email", "slack", "teams", "webhook", "sms")
 CHANNEL_ORDER = Keyset("channels", {"c.name": str})

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from hydroponics.aws import client
 from hydroponics.correlation import correlated
 from hydroponics.db.engine import session_scope
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.events import record_event
 from hydroponics.notifications.delivery import DeliveryResult, deliver
 from hydroponics.observability import logger
-from hydroponics.envelope import SecretUnreadable
 from hydroponics.sealed_secrets import channel_target
 from hydroponics.settings import get_settings
 
