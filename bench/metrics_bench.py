@@ -72,8 +72,8 @@ SELECT r.client_id, r.id, s.id, (ARRAY['info','warning','critical'])[1 + mod(n, 
        CASE WHEN mod(n, 10) = 0 THEN 'open' ELSE 'resolved' END, 'bench'
 FROM rules r JOIN LATERAL (SELECT id FROM sensors WHERE client_id = r.client_id LIMIT 100) s ON true,
      generate_series(1, 1) n;
-INSERT INTO notification_channels (client_id, name, kind, target_url)
-SELECT id, 'ops', 'webhook', 'json://127.0.0.1/hook' FROM clients;
+INSERT INTO notification_channels (client_id, name, kind, target_sealed, target_hint)  -- never delivered: no sealed target
+SELECT id, 'ops', 'webhook', '{}', 'json://127.0.0.1/***' FROM clients;
 INSERT INTO notifications (client_id, channel_id, idempotency_key, status, attempts, created_at)
 SELECT ch.client_id, ch.id, ch.id || ':' || n, (ARRAY['sent','sent','sent','failed','suppressed'])[1 + mod(n, 5)], 1 + mod(n, 4),
        now() - mod(n, 30) * interval '1 day' - mod(n, 1440) * interval '1 minute'

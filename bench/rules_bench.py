@@ -71,8 +71,9 @@ def set_up(farms: int, now: datetime) -> list[uuid.UUID]:
         for n in range(farms):
             farm = session.execute(text("INSERT INTO clients (name) VALUES (:n) RETURNING id"),
                                    {"n": f"Bench Farm {n}"}).scalar_one()
-            session.execute(text("INSERT INTO notification_channels (client_id, name, kind, target_url)"
-                                 " VALUES (:c, 'ops', 'webhook', 'json://127.0.0.1:9/hook')"), {"c": farm})
+            # nothing is delivered in the bench: the target is a placeholder, not a sealed value
+            session.execute(text("INSERT INTO notification_channels (client_id, name, kind, target_sealed, target_hint)"
+                                 " VALUES (:c, 'ops', 'webhook', '{}', 'json://127.0.0.1:9/***')"), {"c": farm})
             variety = session.execute(
                 text("INSERT INTO varieties (client_id, name) VALUES (:c, 'Lettuce') RETURNING id"), {"c": farm}
             ).scalar_one()

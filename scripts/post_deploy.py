@@ -128,6 +128,7 @@ def main() -> None:
         "NOTIFY_BACKOFF_SECONDS": os.environ.get("NOTIFY_BACKOFF_SECONDS", "[60,300,900]"),
         "MONITORING_TABLE": outputs["MonitoringTableName"],
         "METRICS_TOKEN_FILE": str(token_file),
+        "SECRETS_KEY_ARN": outputs["SecretsKeyArn"],  # the stage's KMS key (python -m hydroponics.sealed_secrets)
     })
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         description="Comma-separated networks (10.0.4.0/24, 127.0.0.1, fd00::/8) and host names (mail.farm.internal).",
     )
 
+    # Secrets at rest (hydroponics/envelope.py): channel targets and AC controller secrets are sealed under
+    # data keys that this KMS key wraps (the stage's key, set by the template). A local key is for tests only.
+    secrets_key_id: str | None = Field(None, description="KMS key (ARN, id or alias) that wraps new data keys.")
+    secrets_local_key: SecretStr | None = Field(
+        None, description="Tests only: a base64 256-bit key used instead of KMS; refused inside a Lambda function.")
+    secrets_key_cache_seconds: float = Field(
+        300, ge=0, le=3600, description="How long a container keeps an unwrapped data key (0: ask KMS every time).")
+
     # Browser origins allowed to call the API (CORS), e.g. https://farm.example; none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins (scheme://host[:port]); '*' is refused.")

@@ -10,6 +10,8 @@ from tests.infra.rules import permissions
 
 SECRET = ("secretsmanager:GetSecretValue", "DatabaseSecret")
 BACKLOG = ("dynamodb:BatchWriteItem", "MonitoringTable")  # queue backlog records /metrics reads (monitoring/backlog.py)
+SEAL = ("kms:GenerateDataKey", "SecretsKey")  # a new data key for each channel target / AC secret saved
+OPEN = ("kms:Decrypt", "SecretsKey")  # unwrap a sealed record's data key (cached per container)
 REQUEST_COUNTERS = ("dynamodb:UpdateItem", "MonitoringTable")  # request metrics added up across containers
 
 # function -> {(action, resource): why}
@@ -19,6 +21,8 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("s3:GetObject", "ArchiveBucket/*"): "queries past the retention horizon read archived months",
         ("lambda:InvokeFunction", "RetentionFunction"): "POST /admin/retention/run starts a run",
         ("secretsmanager:GetSecretValue", "MetricsTokenSecret"): "the token /metrics accepts",
+        SEAL: "seal a channel's target or an AC unit's secret when saved",
+        OPEN: "test a channel, compare a changed target, verify a controller's signed callback",
         ("dynamodb:UpdateItem", "RateLimitTable"): "per-IP and per-client rate limits",
         ("dynamodb:GetItem", "ApiKeysTable"): "look a key up",
         ("dynamodb:UpdateItem", "ApiKeysTable"): "authenticate and count in one call; issue a key",
@@ -56,12 +60,14 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         SECRET: "PostgreSQL credentials",
         ("sqs:ChangeMessageVisibility", "NotificationsQueue"): "retry backoff",
         ("sns:Publish", "*"): "SMS to a phone number has no topic ARN (AWS requires '*')",
+        OPEN: "open the channel's sealed target to deliver",
         BACKLOG: "notifications handed back",
     },
     "AcControlFunction": {
         SECRET: "PostgreSQL credentials",
         ("sqs:ChangeMessageVisibility", "AcCommandsQueue"): "retry backoff",
         ("sqs:SendMessage*", "NotificationsQueue"): "an unreachable unit's alert notifications",
+        OPEN: "open the unit's sealed secret to sign commands and check replies",
         BACKLOG: "commands handed back",
     },
     "StagesFunction": {SECRET: "PostgreSQL credentials"},
@@ -79,7 +85,8 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("s3:ListBucket", "ArchiveBucket"): "a month's objects",
         ("sqs:SendMessage*", "NotificationsQueue"): "a failed run's alert",
     },
-    "MigrateFunction": {SECRET: "PostgreSQL credentials"},
+    "MigrateFunction": {SECRET: "PostgreSQL credentials", SEAL: "revision 0017 seals the secrets already stored",
+                        OPEN: "its downgrade opens them again"},
 }
 
 

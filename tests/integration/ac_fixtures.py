@@ -18,11 +18,12 @@ from hydroponics.climate.config import get_climate_settings
 from hydroponics.climate.room import Room
 from hydroponics.climate.simulator import SimulatedUnit, SimulatorServer
 from hydroponics.db.engine import session_scope
-from hydroponics.db.models import AcCommand, NotificationChannel
+from hydroponics.db.models import AcCommand
 from hydroponics.records.clients import create_client
 from tests.integration.conftest import reset_core_caches
 from tests.lambda_events import lambda_context, load_handler
 from tests.routes_app import routes_app
+from tests.sealed import channel_row
 
 CAPABILITIES = {"modes": ["cool", "heat", "fan", "dry"], "setpoint_min": 16, "setpoint_max": 30,
                 "fan_speeds": ["auto", "low", "high"]}
@@ -156,8 +157,7 @@ def farms(platform_db) -> tuple[UUID, UUID]:
 def add_channels(farm: UUID, *names: str) -> None:
     """Webhook channels of the farm (to a closed port: nothing here sends them)."""
     with session_scope() as session:
-        session.add_all(NotificationChannel(client_id=farm, name=name, kind="webhook",
-                                            target_url="json://127.0.0.1:9/hook") for name in names)
+        session.add_all(channel_row(farm, name, "webhook", "json://127.0.0.1:9/hook") for name in names)
 
 
 def as_farm(farm: UUID) -> dict[str, str]:

@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from hydroponics import envelope
 from hydroponics.aws import client
 from hydroponics.db import migrate
 from hydroponics.db.engine import _session_factory, get_engine
@@ -21,6 +22,29 @@ def reset_core_caches() -> None:
     for cached in (get_settings, get_engine, _session_factory, client):
         cached.cache_clear()
     rules_cache.clear()
+    envelope.clear_cache()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_key() -> Iterator[str | None]:
+    """The stage's KMS key, made in MiniStack once per run: channel targets and AC secrets are sealed under it
+    (SECRETS_KEY_ID), as on a deployed stack. Without MiniStack nothing is set and sealing says so."""
+    import boto3
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    kms = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                region_name="us-east-1").client("kms", endpoint_url=endpoint)
+    try:
+        key_arn = kms.create_key(Description="hydroponics tests: secrets at rest")["KeyMetadata"]["Arn"]
+    except Exception:  # noqa: BLE001 - MiniStack down: tests that seal fail naming SECRETS_KEY_ID
+        yield None
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            patch.setenv(name, os.environ.get(name, value))
+        patch.setenv("SECRETS_KEY_ID", key_arn)
+        yield key_arn
 
 
 @pytest.fixture

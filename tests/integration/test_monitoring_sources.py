@@ -23,6 +23,7 @@ from hydroponics.records.clients import create_client
 from tests.infra.conftest import load_template
 from tests.integration.conftest import reset_core_caches
 from hydroponics.db.engine import get_engine
+from tests.sealed import channel_columns
 from tests.sql_counter import recorded_statements
 
 
@@ -133,8 +134,9 @@ def test_the_platform_state_is_one_statement_over_real_records(platform_db):
     with session_scope() as session:  # redelivered: stored once, counted once
         assert store_readings(session, batch[:3]) == 0
         channel = session.execute(text(
-            "INSERT INTO notification_channels (client_id, name, kind, target_url) VALUES (:c, 'ops-hook', 'webhook',"
-            " 'json://127.0.0.1/hook') RETURNING id"), {"c": farm}).scalar_one()
+            "INSERT INTO notification_channels (id, client_id, name, kind, target_sealed, target_hint)"
+            " VALUES (:id, :c, 'ops-hook', 'webhook', CAST(:target_sealed AS jsonb), :target_hint) RETURNING id"),
+            {"c": farm} | channel_columns(farm, "webhook", "json://127.0.0.1/hook")).scalar_one()
         for n, (status, attempts) in enumerate([("sent", 1), ("failed", 2), ("failed", 4), ("suppressed", 0)]):
             session.execute(text(
                 "INSERT INTO notifications (client_id, channel_id, idempotency_key, status, attempts)"

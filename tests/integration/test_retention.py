@@ -9,6 +9,7 @@ from hydroponics.retention import archive
 from hydroponics.retention.job import run_retention
 from hydroponics.retention.requests import dry_run
 from hydroponics.retention.restore import restore_readings
+from tests.sealed import channel_columns
 from tests.integration.retention_fixtures import (  # noqa: F401 - fixtures
     archive_bucket,
     farm,
@@ -115,9 +116,10 @@ def test_a_failed_run_is_recorded_and_alerts_the_admin_channel_then_a_good_run_r
         ops = conn.execute(text("INSERT INTO clients (name) VALUES ('Platform Operators') RETURNING id")).scalar_one()
         conn.execute(text("INSERT INTO api_keys (client_id, name, prefix, key_hash, scope)"
                           " VALUES (:c, 'ops', 'hk_ops', repeat('a', 64), 'admin')"), {"c": ops})
-        channel = conn.execute(text("INSERT INTO notification_channels (client_id, name, kind, target_url)"
-                                    " VALUES (:c, 'admin', 'email', 'mailto://ops@example.test') RETURNING id"),
-                               {"c": ops}).scalar_one()
+        channel = conn.execute(text("INSERT INTO notification_channels (id, client_id, name, kind, target_sealed,"
+                                    " target_hint) VALUES (:id, :c, 'admin', 'email', CAST(:target_sealed AS jsonb),"
+                                    " :target_hint) RETURNING id"),
+                               {"c": ops} | channel_columns(ops, "email", "mailto://ops@example.test")).scalar_one()
     counts = table_counts(platform_db)
     monkeypatch.setenv("ARCHIVE_BUCKET", archive_bucket + "-missing")
     reset_core_caches()

@@ -14,10 +14,11 @@ from sqlalchemy import select, text
 
 from hydroponics.api.routes import alerts, escalation_policies, rules, silences
 from hydroponics.db.engine import session_scope
-from hydroponics.db.models import Alert, Crop, NotificationChannel, Sensor, Variety
+from hydroponics.db.models import Alert, Crop, Sensor, Variety
 from hydroponics.records.clients import create_client
 from hydroponics.rules import cache
 from tests.routes_app import routes_app
+from tests.sealed import channel_row
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CHANNELS = (("ops-email", "email"), ("oncall-sms", "sms"), ("manager-slack", "slack"))
@@ -46,8 +47,7 @@ class Farm:
             session.flush()
             self.sensors[external_id] = sensor.id
         for channel, kind in CHANNELS:
-            session.add(NotificationChannel(client_id=self.id, name=channel, kind=kind,
-                                            target_url=f"json://127.0.0.1:9/{channel}"))
+            session.add(channel_row(self.id, channel, kind, f"json://127.0.0.1:9/{channel}"))
         variety = Variety(client_id=self.id, name="Butterhead")
         session.add(variety)
         session.flush()
@@ -172,7 +172,7 @@ def test_another_farms_sensor_crop_policy_and_channels_are_not_found(http, farms
                                                      ["reason"]}]
     # channel names are per client: Blue Basin's "pager" is not Greenleaf's
     with session_scope() as session:
-        session.add(NotificationChannel(client_id=blue_basin.id, name="pager", kind="sms", target_url="sns://x"))
+        session.add(channel_row(blue_basin.id, "pager", "sms", "+15550000000"))
     assert fields(http.post("/api/rules", headers=greenleaf.headers, json=body | {
         "sensor_id": str(greenleaf.sensors["ph-1"]), "channels": ["pager"]})) == ["channels.0"]
 

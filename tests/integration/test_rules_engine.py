@@ -10,7 +10,7 @@ from sqlalchemy import text
 from hydroponics.crops.crops import plant_crop
 from hydroponics.crops.varieties import StageProfile, create_variety
 from hydroponics.db.engine import session_scope
-from hydroponics.db.models import NotificationChannel, Rule, Silence
+from hydroponics.db.models import Rule, Silence
 from hydroponics.readings.messages import QueuedReading
 from hydroponics.readings.store import store_readings
 from hydroponics.records.clients import create_client
@@ -18,6 +18,7 @@ from hydroponics.rules import cache
 from hydroponics.rules.engine import EvaluationOutcome, evaluate_readings
 from hydroponics.rules.no_data import check_silent_sensors
 from tests.integration.test_crops_seed import LETTUCE
+from tests.sealed import channel_row
 from tests.sql_counter import recorded_statements
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -28,8 +29,7 @@ T0 = NOW - timedelta(hours=2)
 def farm(platform_db) -> UUID:
     with session_scope() as session:
         farm = create_client(session, "Greenleaf Farms")
-        session.add(NotificationChannel(client_id=farm, name="ops-email", kind="email",
-                                        target_url="mailtos://user:secret@mail.local?to=ops@greenleaf.test"))
+        session.add(channel_row(farm, "ops-email", "email", "mailtos://user:secret@mail.local?to=ops@greenleaf.test"))
         return farm
 
 

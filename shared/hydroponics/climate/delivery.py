@@ -34,10 +34,12 @@ from hydroponics.climate.units import apply_state
 from hydroponics.correlation import correlated
 from hydroponics.db.engine import session_scope
 from hydroponics.db.models import AcCommand, AcUnit
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hydroponics.events import record_event
 from hydroponics.observability import logger
 from hydroponics.outbound import OutboundRefused
+from hydroponics.sealed_secrets import unit_secret
 from hydroponics.settings import get_settings
 
 ACTOR = "ac_control"
@@ -84,7 +86,7 @@ def _probe_state(session: Session, unit: AcUnit, command: AcCommand, now: dateti
     body = message(unit, command.id, "status")
     try:
         reply = driver_for(unit).send(unit, body, str(command.id), get_climate_settings().send_timeout_seconds)
-    except (Unreachable, OutboundRefused) as exc:
+    except (Unreachable, OutboundRefused, SecretUnreadable) as exc:
         logger.info("stale AC unit did not answer the status query", extra={"unit": str(unit.id), "error": str(exc)})
         return
     unit_answered(session, unit)
@@ -175,7 +177,7 @@ def _send(unit: AcUnit, command: AcCommand, settings: Any, receive_count: int) -
     body = message(unit, command.id, "command", command.command)
     try:
         reply = driver_for(unit).send(unit, body, str(command.id), settings.send_timeout_seconds)
-    except OutboundRefused as exc:
+    except (OutboundRefused, SecretUnreadable) as exc:  # no retry changes either: failed at once
         return _unreachable(command_id, str(exc), last_try=True, refused=True)
     except Unreachable as exc:
         return _unreachable(command_id, str(exc), receive_count >= settings.max_receives)
@@ -199,6 +201,15 @@ def give_up_deferred(command_id: uuid.UUID) -> None:
         _event(session, "ac.command.failed", command, reason=command.reason)
 
 
+def _readable_secret(unit: AcUnit) -> str | None:
+    """The unit's secret; None when its sealed value does not open (nothing can verify against it)."""
+    try:
+        return unit_secret(unit)
+    except SecretUnreadable:
+        logger.error("the AC unit's sealed secret does not open; register the unit again", extra={"unit": str(unit.id)})
+        return None
+
+
 def record_callback(session: Session, command_id: uuid.UUID, body: bytes, signature: str | None) -> AcCommand:
     """A controller's late acknowledgement (signed with the unit's secret) of a command it accepted."""
     if not signature:
@@ -206,7 +217,7 @@ def record_callback(session: Session, command_id: uuid.UUID, body: bytes, signat
     locked = _locked(session, command_id)
     # A signature that does not verify is answered as an unknown command: a caller without the unit's
     # secret cannot tell another client's command ids from ids nobody has.
-    if locked is None or not verify(locked[0].secret, body, signature):
+    if locked is None or not verify(_readable_secret(locked[0]), body, signature):
         raise NotFound("AC command not found")
     unit, command = locked
     try:

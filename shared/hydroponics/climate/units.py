@@ -22,6 +22,7 @@ from hydroponics.db.models import AcUnit
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.events import record_event
 from hydroponics.notifications.outbox import unknown_channels
+from hydroponics.sealed_secrets import seal_unit_secret
 from hydroponics.text import identifier
 
 Driver = Literal["http", "mqtt", "simulated"]
@@ -102,10 +103,12 @@ def register_unit(session: Session, client_id: uuid.UUID, *, name: str, location
     if problems:
         raise InvalidInput("the unit's alert channels are not the client's channels", details=problems)
     limits = resolved_safety(capabilities, safety)
+    new_id = uuid.uuid4()  # known before the insert: the sealed secret is bound to it
     unit_id = session.scalar(
         insert(AcUnit)
-        .values(client_id=client_id, name=name, location=location, driver=driver,
-                endpoint=endpoint if driver != "simulated" else None, secret=secret, alert_channels=alert_channels,
+        .values(id=new_id, client_id=client_id, name=name, location=location, driver=driver,
+                endpoint=endpoint if driver != "simulated" else None,
+                secret_sealed=seal_unit_secret(client_id, new_id, secret), alert_channels=alert_channels,
                 capabilities=capabilities.model_dump(), safety=limits.model_dump())
         .on_conflict_do_nothing(index_elements=["client_id", "name"])
         .returning(AcUnit.id)

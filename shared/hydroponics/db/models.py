@@ -424,7 +424,9 @@ class NotificationChannel(Base):
     client_id: Mapped[uuid.UUID] = _client_fk(index=False)  # leads uq (client_id, name)
     name: Mapped[str]
     kind: Mapped[str]
-    target_url: Mapped[str]  # apprise URL: a secret, never returned by the API
+    # the Apprise URL or phone number, sealed (hydroponics/sealed_secrets.py): never returned, never logged
+    target_sealed: Mapped[dict[str, Any]]
+    target_hint: Mapped[str]  # its masked form, what the API shows
     config: Mapped[JsonObject]
     is_enabled: Mapped[Flag]
     hourly_cap: Mapped[int | None]  # NULL: no cap
@@ -475,7 +477,8 @@ class AcUnit(Base):
     location: Mapped[str]
     driver: Mapped[str] = mapped_column(server_default=text("'simulated'"))
     endpoint: Mapped[str | None]
-    secret: Mapped[str | None]  # HMAC key shared with the controller; never returned by the API
+    # HMAC key shared with the controller, sealed (hydroponics/sealed_secrets.py); never returned by the API
+    secret_sealed: Mapped[dict[str, Any] | None]
     alert_channels: Mapped[list[Any]] = mapped_column(server_default=EMPTY_LIST)  # told when it is unreachable
     capabilities: Mapped[JsonObject]
     safety: Mapped[JsonObject]  # limits every command is checked against

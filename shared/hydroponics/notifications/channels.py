@@ -1,9 +1,10 @@
 """Notification channels per client: kind-specific config in, the secret Apprise URL stored, a masked hint out.
 
 What a channel needs to deliver (an SMTP password, a Slack/Teams/webhook URL whose path is the
-credential, a phone number) is kept only in `target_url`; the `config` column holds what may be
+credential, a phone number) is kept only sealed, in `target_sealed` (KMS envelope encryption bound
+to the client and the channel: hydroponics/sealed_secrets.py); the `config` column holds what may be
 shown (recipients, SMTP host, header names), and `target_hint` masks the rest. The API never
-returns `target_url` and nothing here logs it.
+returns the target and nothing here logs it.
 
 Config by kind (`config` of the API):
 - email:   {"to": ["grower@farm.example"], "smtp_host": "smtp.example.com", "smtp_port": 587,
@@ -17,6 +18,7 @@ Config by kind (`config` of the API):
 - sms:     {"phone_number": "+15551234567"}  (E.164; sent through SNS)
 """
 
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,9 +33,11 @@ from sqlalchemy.orm import Session
 
 from hydroponics import outbound
 from hydroponics.db.models import NotificationChannel
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.errors import Conflict, InvalidInput, NotFound
 from hydroponics.notifications.delivery import guarding
 from hydroponics.records.pagination import Keyset, Page, PageRequest
+from hydroponics.sealed_secrets import channel_target, seal_channel_target
 
 KINDS = ("email", "slack", "teams", "webhook", "sms")
 CHANNEL_ORDER = Keyset("channels", {"c.name": str})
@@ -210,7 +214,7 @@ def target_hint(kind: str, target_url: str) -> str:
 
 def _record(channel: NotificationChannel) -> ChannelRecord:
     return ChannelRecord(id=channel.id, name=channel.name, kind=channel.kind, config=dict(channel.config),
-                         target_hint=target_hint(channel.kind, channel.target_url), is_enabled=channel.is_enabled,
+                         target_hint=channel.target_hint, is_enabled=channel.is_enabled,
                          hourly_cap=channel.hourly_cap, created_at=channel.created_at, updated_at=channel.updated_at)
 
 
@@ -226,8 +230,11 @@ def _flush_unique_name(session: Session, name: str) -> None:
 def create_channel(session: Session, client_id: uuid.UUID, name: str, kind: str, config: Any,
                    hourly_cap: int | None = None, is_enabled: bool = True) -> ChannelRecord:
     target = build_target(kind, parse_config(kind, config))
-    channel = NotificationChannel(client_id=client_id, name=name, kind=kind, target_url=target.url,
-                                  config=target.public, hourly_cap=hourly_cap, is_enabled=is_enabled)
+    channel_id = uuid.uuid4()  # known before the insert: the sealed target is bound to it
+    channel = NotificationChannel(id=channel_id, client_id=client_id, name=name, kind=kind,
+                                  target_sealed=seal_channel_target(client_id, channel_id, target.url),
+                                  target_hint=target_hint(kind, target.url), config=target.public,
+                                  hourly_cap=hourly_cap, is_enabled=is_enabled)
     session.add(channel)
     _flush_unique_name(session, name)
     session.refresh(channel)
@@ -243,6 +250,11 @@ def load_channel(session: Session, client_id: uuid.UUID, channel_id: uuid.UUID, 
     if channel is None:
         raise NotFound(f"channel {channel_id} not found")
     return channel
+
+
+def open_target(channel: NotificationChannel) -> str:
+    """The channel's secret target, unsealed (for delivery only: never logged, never returned)."""
+    return channel_target(channel.client_id, channel.id, channel.target_sealed)
 
 
 def get_channel(session: Session, client_id: uuid.UUID, channel_id: uuid.UUID) -> ChannelRecord:
@@ -272,10 +284,16 @@ def update_channel(session: Session, client_id: uuid.UUID, channel_id: uuid.UUID
     changed: dict[str, Any] = {}
     if "config" in changes:
         target = build_target(channel.kind, parse_config(channel.kind, changes["config"]))
-        if target.url != channel.target_url or target.public != channel.config:
-            changed["config"] = {"old": channel.config, "new": target.public,
-                                 "secret_changed": target.url != channel.target_url}
-            channel.target_url, channel.config = target.url, target.public
+        try:
+            secret_changed = not hmac.compare_digest(target.url.encode(), open_target(channel).encode())
+        except SecretUnreadable:  # saving the config again is how an unreadable target is repaired
+            secret_changed = True
+        if secret_changed or target.public != channel.config:
+            changed["config"] = {"old": channel.config, "new": target.public, "secret_changed": secret_changed}
+            channel.config = target.public
+            if secret_changed:
+                channel.target_sealed = seal_channel_target(channel.client_id, channel.id, target.url)
+                channel.target_hint = target_hint(channel.kind, target.url)
     for field in ("name", "is_enabled", "hourly_cap"):
         if field in changes and getattr(channel, field) != changes[field]:
             changed[field] = {"old": getattr(channel, field), "new": changes[field]}

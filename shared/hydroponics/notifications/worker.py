@@ -24,9 +24,11 @@ from sqlalchemy.orm import Session
 from hydroponics.aws import client
 from hydroponics.correlation import correlated
 from hydroponics.db.engine import session_scope
+from hydroponics.envelope import SecretUnreadable
 from hydroponics.events import record_event
 from hydroponics.notifications.delivery import DeliveryResult, deliver
 from hydroponics.observability import logger
+from hydroponics.sealed_secrets import channel_target
 from hydroponics.settings import get_settings
 
 CLAIM_TTL = timedelta(minutes=5)  # longer than the function's timeout: an older `sending` claim was abandoned
@@ -96,7 +98,8 @@ def claim(session: Session, notification_id: uuid.UUID) -> tuple[Claimed | None,
         return None, session.execute(text("SELECT status FROM notifications WHERE id = :id"),
                                      {"id": notification_id}).scalar_one_or_none()
     channel = session.execute(
-        text("SELECT kind, target_url, is_enabled, hourly_cap FROM notification_channels WHERE id = :id FOR UPDATE"),
+        text("SELECT client_id, kind, target_sealed, is_enabled, hourly_cap FROM notification_channels"
+             " WHERE id = :id FOR UPDATE"),
         {"id": row.channel_id}).one()
     if not channel.is_enabled:
         session.execute(text("UPDATE notifications SET status = 'suppressed', claimed_at = NULL,"
@@ -108,7 +111,14 @@ def claim(session: Session, notification_id: uuid.UUID) -> tuple[Claimed | None,
             session.execute(text("UPDATE notifications SET status = 'held', claimed_at = NULL,"
                                  " attempts = attempts - 1 WHERE id = :id"), {"id": notification_id})
             return None, "held"
-    return Claimed(**row._mapping, channel_kind=channel.kind, target=channel.target_url), None
+    try:
+        target = channel_target(channel.client_id, row.channel_id, channel.target_sealed)
+    except SecretUnreadable as exc:  # no retry can open it: failed for good, the operator saves the channel again
+        session.execute(text("UPDATE notifications SET status = 'failed', claimed_at = NULL, last_error = :error"
+                             " WHERE id = :id"), {"id": notification_id, "error": f"channel target: {exc.message}"})
+        logger.error("channel target does not open", extra={"channel_id": str(row.channel_id)})
+        return None, "failed"
+    return Claimed(**row._mapping, channel_kind=channel.kind, target=target), None
 
 
 def record_outcome(session: Session, claimed: Claimed, result: DeliveryResult, final: bool) -> None:

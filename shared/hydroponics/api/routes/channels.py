@@ -137,7 +137,7 @@ def test_channel(channel_id: UUID, body: TestMessageIn | None = None, client_id:
                  caller: Caller = Depends(current_caller), session: Session = Depends(db_session)) -> Any:
     message = body or TestMessageIn()
     channel = channels.load_channel(session, client_id, channel_id)
-    result = deliver(channel.kind, channel.target_url, message.subject, message.body)
+    result = deliver(channel.kind, channels.open_target(channel), message.subject, message.body)
     row = session.execute(text("""
         INSERT INTO notifications (client_id, channel_id, idempotency_key, kind, status, attempts, last_error,
                                    subject, body, sent_at)

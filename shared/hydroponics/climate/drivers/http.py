@@ -13,10 +13,12 @@ from hydroponics import outbound
 from hydroponics.climate.drivers import Reply, Unreachable
 from hydroponics.climate.signing import SIGNATURE_HEADER, sign, verify
 from hydroponics.db.models import AcUnit
+from hydroponics.sealed_secrets import unit_secret
 
 
 def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(unit.secret or "", body)}
+    secret = unit_secret(unit)
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret or "", body)}
     with outbound.guarded() as guard:
         try:
             response = requests.post(unit.endpoint or "", data=body, headers=headers, timeout=timeout)
@@ -36,7 +38,7 @@ def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
     if guard.reply_too_large:
         return Reply(outcome="refused", reason=f"the controller's reply is larger than "
                                                 f"{outbound.MAX_RESPONSE_BYTES} bytes")
-    if not verify(unit.secret, response.content, response.headers.get(SIGNATURE_HEADER)):
+    if not verify(secret, response.content, response.headers.get(SIGNATURE_HEADER)):
         return Reply(outcome="refused", reason="the controller's reply is not signed with the unit's secret")
     try:
         payload = json.loads(response.content)

@@ -18,6 +18,7 @@ from hydroponics import outbound
 from hydroponics.climate.drivers import Reply, Unreachable
 from hydroponics.climate.signing import sign, verify
 from hydroponics.db.models import AcUnit
+from hydroponics.sealed_secrets import unit_secret
 
 
 def topic(client_id: object, unit_id: object, leaf: str) -> str:
@@ -67,10 +68,11 @@ def connect(endpoint: str, name: str, timeout: float, reconnect: bool = True) ->
 
 def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
     answered, subscribed = threading.Event(), threading.Event()
+    secret = unit_secret(unit)
     reply: dict[str, Any] = {}
 
     def on_message(_client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        payload = opened(unit.secret, msg.payload)
+        payload = opened(secret, msg.payload)
         if payload is not None and payload.get("command_id") == command_id:
             reply.update(payload)
             answered.set()
@@ -83,7 +85,7 @@ def send(unit: AcUnit, body: bytes, command_id: str, timeout: float) -> Reply:
         client.subscribe(topic(unit.client_id, unit.id, "ack"), qos=1)
         if not subscribed.wait(timeout):
             raise Unreachable("the MQTT broker did not confirm the ack subscription")
-        published = client.publish(topic(unit.client_id, unit.id, "command"), envelope(unit.secret or "", body), qos=1)
+        published = client.publish(topic(unit.client_id, unit.id, "command"), envelope(secret or "", body), qos=1)
         try:
             published.wait_for_publish(timeout)
         except (RuntimeError, ValueError):
