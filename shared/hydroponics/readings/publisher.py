@@ -1,4 +1,4 @@
-"""The one queue publisher for readings: several readings a message, SendMessageBatch, every entry checked, before any 202."""
+"""The one queue publisher for readings: several to a message, SendMessageBatch, every entry checked, before any 202."""
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
