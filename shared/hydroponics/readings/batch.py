@@ -1,20 +1,23 @@
 """The store step of the readings queue consumer: one statement per batch, per-reading outcomes.
 
 A message holds several readings of one request (or, in the first format, one reading:
-readings/messages.py); the batch's readings go to PostgreSQL in one statement. If the database
-refuses that statement, each reading is stored on its own (a savepoint each), and:
+readings/messages.py). Readings that cannot be parsed are set apart first; the rest of the batch
+goes to PostgreSQL in one statement. If the database refuses that statement, each reading is
+stored on its own (a savepoint each), and:
 
 - A reading that can never be stored is refused at once, alone: one that cannot be parsed, or
   whose row the database refuses for a data reason (SQLSTATE class 22, data exception, or 23,
   integrity constraint violation: a NUL the JSON-to-text cast cannot hold, an unknown client). It
   goes straight to the readings DLQ by itself, in the one-reading format, with the reason as
   message attributes (the dead-letters function lists it in /admin/failed-tasks with that reason,
-  under `<message id>#<place in the message>`) and its message is not reported as a batch item
-  failure: the reading's siblings are stored, and nothing spins through the queue's receives. A
-  message that is no reading at all goes to the DLQ as it is, under its own id.
+  under `<message id>#<its place in the message>`, or the message id for a one-reading message),
+  and its message is not reported as a batch item failure: the reading's siblings are stored, and
+  nothing spins through the queue's receives. A message that is no reading at all goes to the DLQ
+  as it is, under its own id.
 - Any other refusal of a reading fails its whole message: it is reported as a batch item failure
-  (SQS retries it, finally into the DLQ); its siblings stored meanwhile are stored again as no-ops
-  (readings are keyed by sensor and time). The rest of the batch is stored either way.
+  (SQS retries it, finally into the DLQ) and none of its readings is evaluated now; siblings stored
+  meanwhile are stored again as no-ops (readings are keyed by sensor and time). The rest of the
+  batch is stored either way.
 
 If the database cannot be reached (connection lost or refused, SQLSTATE class 08, 53 or 57:
 shutting down, out of connections), every message is reported and made visible again after a
