@@ -83,3 +83,8 @@ def test_an_unreadable_reading_is_set_apart_from_its_siblings():
 def test_a_message_that_is_no_reading_at_all_is_refused_whole(body):
     with pytest.raises(ValueError):
         parse_message(body)
+
+
+def test_a_one_reading_body_that_mentions_readings_is_still_one_reading():
+    [reading] = _request(1, location="readings", sensor="readings")
+    assert parse_message(reading.model_dump_json()).readings == [(None, reading)]

@@ -68,7 +68,9 @@ class QueueMessage:
 def parse_message(body: str) -> QueueMessage:
     """The readings of a queue message in either format; raises ValueError (a pydantic ValidationError
     among them) when the message as a whole is no reading."""
-    document = json.loads(body)
+    # a body without the key is one reading (parsed once, in pydantic's own JSON parser); one with it
+    # may still be one reading whose location, say, is "readings"
+    document = json.loads(body) if '"readings"' in body else None
     if not isinstance(document, dict) or "readings" not in document:
         return QueueMessage([(None, QueuedReading.model_validate_json(body))], [])
     envelope = _Envelope.model_validate(document)
