@@ -5,7 +5,9 @@ baselines measured in the same run, round-robin so that noise hits them alike:
   - the same app's no-op route through Mangum (the framework's floor, as the issue defines it), and
   - the physical floor: the AWS calls the request cannot do without, made bare through the core's
     own boto3 clients (one UpdateItem on the key's item, then SendMessageBatch: one call for a single
-    reading, 50 calls of 10, 8 at a time, for a batch of 500).
+    reading, one call of 10 messages of 50 readings for a batch of 500, as readings/messages.py packs
+    them). Beside the batch also: the path before several readings shared a message (50 calls of 10
+    one-reading messages, 8 at a time).
 Also prints the import time of the ingest function's handler in a fresh interpreter beside `import
 boto3` alone, and, with --profile, a pyinstrument profile of the single-reading path.
 Needs MiniStack (scripts/ministack-up; AWS_ENDPOINT_URL, default http://127.0.0.1:4566).
@@ -101,7 +103,7 @@ def main() -> None:
     from hydroponics.auth.keys import issue_key
     from hydroponics.aws import client
     from hydroponics.ingest.app import create_ingest_app
-    from hydroponics.readings.messages import QueuedReading
+    from hydroponics.readings.messages import QueuedReading, message_bodies
     from tests.lambda_events import http_event, lambda_context
 
     client_id, key, floor_key = uuid.uuid4(), issue_key(), issue_key()
@@ -145,24 +147,26 @@ def main() -> None:
         key_index.authenticate(floor_key.secret, "ingest")
         send(1)
 
+    readings = [QueuedReading(client_id=client_id, sensor=f"s{j}", sensor_type="ec", location=None, value=1.5,
+                              recorded_at=start, received_at=start) for j in range(BATCH)]
+    packed = [body for _, body in message_bodies(readings)]  # what the ingest function queues: 10 x 50
+
     def floor_batch(_: int) -> None:
         key_index.authenticate(floor_key.secret, "ingest")
-        list(pool.map(lambda _: send(10), range(BATCH // 10)))
+        client("sqs").send_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": message}
+                                                                      for n, message in enumerate(packed)])
 
-    packed = "[" + ",".join([body] * 50) + "]"
-
-    def packed_batch(_: int) -> None:
+    def one_per_message(_: int) -> None:
         key_index.authenticate(floor_key.secret, "ingest")
-        client("sqs").send_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": packed}
-                                                                      for n in range(BATCH // 50)])
+        list(pool.map(lambda _: send(10), range(BATCH // 10)))
 
     try:
         singles = _round_robin({"no-op route through Mangum (baseline)": noop_route,
                                 "physical floor: UpdateItem + SendMessageBatch": floor_single,
                                 "single legacy reading": single}, args.requests)
-        batches = _round_robin({"physical floor: UpdateItem + 50 SendMessageBatch": floor_batch,
+        batches = _round_robin({"physical floor: UpdateItem + 1 SendMessageBatch (10 x 50)": floor_batch,
                                 "batch of 500 readings": batch,
-                                "(design) UpdateItem + 1 SendMessageBatch, 50/message": packed_batch},
+                                "(before) UpdateItem + 50 SendMessageBatch, 1/message": one_per_message},
                                max(10, args.requests // 10))
         base_p50, base_p99 = _percentiles(singles["no-op route through Mangum (baseline)"])
         print(f"ingest bench: {args.requests} single requests, {max(10, args.requests // 10)} batches, round-robin")

@@ -24,10 +24,10 @@ def evaluate_or_retry(outcome: BatchOutcome) -> EvaluationOutcome | None:
         with session_scope() as session:
             return evaluate_readings(session, [reading for _, reading in outcome.readings])
     except SQLAlchemyError as exc:
-        logger.warning("rule evaluation failed; the batch comes back", extra={"messages": len(outcome.readings),
+        logger.warning("rule evaluation failed; the batch comes back", extra={"readings": len(outcome.readings),
                                                                               "error": str(exc)})
-        failed = set(outcome.failed_message_ids)
-        outcome.failed_message_ids.extend(mid for mid, _ in outcome.readings if mid not in failed)
+        for message_id, _ in outcome.readings:  # a message of several readings is handed back once
+            outcome.fail(message_id)
         metrics.add_metric(name="RuleEvaluationsFailed", unit="Count", value=1)
         return None
 

@@ -8,7 +8,10 @@ message id, so a DLQ message delivered twice is one row.
 A consumer that refuses a message at once as never storable (the readings store step) sends it to
 the DLQ itself with `refused_code`, `refused_reason` and `original_message_id` attributes: the row
 then carries that reason as its error, the code as `refusal_code`, and the original message id
-(a redelivered refusal is still one row).
+(a redelivered refusal is still one row). A reading refused alone out of a message of several
+carries `<message id>#<its place in the message>`, so two refused readings of one message are two
+rows; its body is that one reading, which a retry sends back to the work queue by itself. A whole
+message of several readings that reaches the DLQ (after its receives) is retried whole.
 """
 
 import json

@@ -68,6 +68,15 @@ def test_consumer_timeouts_known(resources, template):
     assert timeouts["ReadingsQueue"] == 60
 
 
+def test_one_rules_invocation_is_bounded_in_readings(resources):
+    """Messages hold several readings now: the batch size bounds the readings one invocation stores."""
+    from hydroponics.readings.messages import MESSAGE_BYTES, READINGS_PER_MESSAGE
+    [(_, _, readings)] = [s for s in sqs_event_sources(resources) if s[1] == "ReadingsQueue"]
+    assert readings["BatchSize"] * READINGS_PER_MESSAGE <= 1000
+    assert readings["BatchSize"] * MESSAGE_BYTES <= 6 * 1024 * 1024  # Lambda's event payload
+    assert readings["MaximumBatchingWindowInSeconds"] >= 1  # SQS batches over 10 need a window
+
+
 def test_schedules(resources):
     expressions = schedule_expressions(resources)
     assert expressions["StagesFunction.Hourly"] == "rate(1 hour)"

@@ -8,9 +8,14 @@ from types import SimpleNamespace
 
 import botocore.client
 import pytest
+from sqlalchemy import text
 
 from hydroponics.auth import key_index
 from hydroponics.auth.keys import issue_key
+from hydroponics.db.engine import session_scope
+from hydroponics.readings.batch import store_or_retry_later
+from hydroponics.readings.messages import parse_message
+from hydroponics.records.clients import create_client
 from tests.lambda_events import http_event, lambda_context, load_handler
 
 ingest = load_handler("ingest")
@@ -30,14 +35,22 @@ def _post(body, headers, raw: bool = False, content_type: str = "application/jso
     return reply["statusCode"], json.loads(reply["body"]), reply.get("headers", {})
 
 
-def _queued(local_aws) -> list[dict]:
+def _queued_messages(local_aws) -> list[dict]:
+    """Take every message off the readings queue, as the rules function receives them."""
     messages = []
     while True:
         got = local_aws["sqs"].receive_message(QueueUrl=local_aws["READINGS_QUEUE_URL"], MaxNumberOfMessages=10,
-                                               WaitTimeSeconds=0).get("Messages", [])
+                                               WaitTimeSeconds=0, AttributeNames=["All"],
+                                               MessageAttributeNames=["All"]).get("Messages", [])
         if not got:
             return messages
-        messages += [json.loads(m["Body"]) for m in got]
+        messages += got
+
+
+def _queued(local_aws) -> list[dict]:
+    """The readings queued, whatever message each travels in."""
+    return [reading.model_dump(mode="json") for m in _queued_messages(local_aws)
+            for _, reading in parse_message(m["Body"]).readings]
 
 
 def test_legacy_reading_is_queued_before_the_202(local_aws, device):
@@ -71,7 +84,9 @@ def test_a_json_array_of_500_is_accepted(local_aws, device):
                 for i in range(500)]
     status, body, _ = _post(readings, device["headers"])
     assert status == 202 and body["accepted"] == 500
-    assert len(_queued(local_aws)) == 500
+    messages = _queued_messages(local_aws)
+    assert len(messages) == 10  # readings of one request share messages, 50 to a message
+    assert len([r for m in messages for r in parse_message(m["Body"]).readings]) == 500
 
 
 @pytest.mark.parametrize("reading, field, reason", [
@@ -173,3 +188,48 @@ def test_rate_limit_per_key_with_headers_and_client_override(local_aws):
     assert body["error"]["code"] == "rate_limited"
     assert 1 <= int(limited["retry-after"]) <= 60 and limited["x-ratelimit-remaining"] == "0"
     assert int(limited["x-ratelimit-reset"]) > datetime.now(timezone.utc).timestamp()
+
+
+def _as_records(messages: list[dict]) -> list[dict]:
+    """Queue messages as a Lambda SQS event's records."""
+    return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+             "attributes": m.get("Attributes", {}),
+             "messageAttributes": {k: {"stringValue": v["StringValue"], "dataType": v["DataType"]}
+                                   for k, v in m.get("MessageAttributes", {}).items()}} for m in messages]
+
+
+def test_a_500_reading_request_is_one_sqs_call_and_every_reading_is_stored_once(platform_db, local_aws, monkeypatch):
+    with session_scope() as session:
+        client_id = create_client(session, "Greenleaf Farms")
+    key = issue_key()
+    key_index.put_key(key.key_hash, key.prefix, client_id)
+    headers = {"X-API-Key": key.secret, "X-Client-Id": str(client_id)}
+    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    readings = [{"sensor_id": f"ec-{i % 20}", "sensor_type": "ec", "value": 1 + i / 1000,
+                 "timestamp": (base + timedelta(seconds=i)).isoformat()} for i in range(500)]
+    calls = Counter()
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def counted(self, operation, params):
+        calls[(self.meta.service_model.service_name, operation)] += 1
+        return make_api_call(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    status, body, _ = _post({"readings": readings}, headers)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
+    assert status == 202 and body["accepted"] == 500
+    assert calls[("sqs", "SendMessageBatch")] == 1
+
+    records = _as_records(_queued_messages(local_aws))
+    assert len(records) == 10 and all(r["messageAttributes"]["correlation_id"]["stringValue"] for r in records)
+    outcome = store_or_retry_later(records)
+    assert (outcome.stored, outcome.failed_message_ids, outcome.refused) == (500, [], [])
+    assert len(outcome.readings) == 500 and len({mid for mid, _ in outcome.readings}) == 10
+    again = store_or_retry_later(records[3:5] + records[3:4])  # delivered again, one twice in one batch
+    assert (again.stored, again.failed_message_ids, again.refused) == (0, [], [])
+    with session_scope() as session:
+        stored = session.execute(text("SELECT r.value, s.external_id, r.recorded_at FROM readings r"
+                                      " JOIN sensors s ON s.id = r.sensor_id WHERE r.client_id = :c"),
+                                 {"c": client_id}).all()
+    assert sorted((row.external_id, row.recorded_at, row.value) for row in stored) == sorted(
+        (r["sensor_id"], datetime.fromisoformat(r["timestamp"]), r["value"]) for r in readings)

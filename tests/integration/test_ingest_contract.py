@@ -33,6 +33,7 @@ from hydroponics.auth import key_index
 from hydroponics.auth.keys import issue_key
 from hydroponics.db.engine import session_scope
 from hydroponics.readings.batch import store_or_retry_later
+from hydroponics.readings.messages import parse_message
 from hydroponics.readings.sensor_types import SENSOR_TYPES
 from hydroponics.records.clients import create_client
 from tests.lambda_events import http_event, lambda_context, load_handler
@@ -154,11 +155,11 @@ def _raw_body(document: object, escape_all: bool) -> str:
 
 
 def _drain(sqs, queue_url: str, client_id: uuid.UUID, expected: int) -> list[dict]:
-    """The farm's queued messages as the rules function receives them (others, left by an example that
-    failed, are taken and dropped)."""
+    """The farm's queued messages as the rules function receives them, until they hold `expected`
+    readings (others, left by an example that failed, are taken and dropped)."""
     records: list[dict] = []
     for _ in range(20):
-        if len(records) >= expected:
+        if sum(len(parse_message(r["body"]).readings) for r in records) >= expected:
             break
         reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0 if records else 1)
         messages = reply.get("Messages", [])
@@ -233,11 +234,11 @@ def test_what_ingest_accepts_is_stored_and_what_it_refuses_is_a_422(farm_device,
 
     accepted = verdicts.count("accepted")
     records = _drain(local_aws["sqs"], local_aws["READINGS_QUEUE_URL"], client_id, accepted)
-    assert len(records) == accepted
+    queued = [reading.model_dump(mode="json") for r in records for _, reading in parse_message(r["body"]).readings]
+    assert len(queued) == accepted and len(records) == (accepted + 49) // 50  # 50 readings to a message
     outcome = store_or_retry_later(records)
     assert outcome.refused == [] and outcome.failed_message_ids == [], (outcome, body)
 
-    queued = [json.loads(r["body"]) for r in records]
     expected: dict[tuple[str, datetime], list[dict]] = {}
     for message in queued:
         key = (message["sensor"], datetime.fromisoformat(message["recorded_at"]))

@@ -17,7 +17,7 @@ from hydroponics.db.engine import session_scope
 from hydroponics.dead_letters import record_dead_letters
 from hydroponics.readings import batch
 from hydroponics.readings.batch import store_or_retry_later, store_sqs_batch
-from hydroponics.readings.messages import QueuedReading
+from hydroponics.readings.messages import QueuedReading, message_bodies
 from hydroponics.records.clients import create_client
 from tests.integration.conftest import reset_core_caches
 from tests.routes_app import routes_app
@@ -158,3 +158,78 @@ def test_what_counts_as_the_database_being_unavailable(code, outage):
     error = DBAPIError("INSERT ...", {}, _Refusal(code))
     assert batch._unavailable(error) is outage
     assert (batch.sqlstate(error), batch.database_reason(error)) == (code, f"error {code}: detail")
+
+
+def _several(client_id, count: int, **overrides_at: dict) -> str:
+    """One message of `count` readings of one request, as the ingest function queues them; overrides by place."""
+    readings = [QueuedReading(client_id=client_id, sensor=f"ph-{i}", sensor_type="ph", location="tank-1",
+                              value=6.0 + i / 100, recorded_at=T0 + timedelta(seconds=i), received_at=T0)
+                for i in range(count)]
+    [(_, body)] = message_bodies(readings)
+    document = json.loads(body)
+    for place, fields in overrides_at.items():
+        document["readings"][int(place[1:])] |= fields
+    return json.dumps(document)
+
+
+def test_a_reading_refused_out_of_a_message_goes_alone_and_its_siblings_are_stored(readings_queues, client_id,
+                                                                                   platform_db):
+    with platform_db.begin() as conn:
+        conn.execute(text("ALTER TABLE sensors ADD CONSTRAINT no_quarantine CHECK (location <> 'quarantine')"))
+    sqs, queue_url, dlq_url = readings_queues["sqs"], readings_queues["queue_url"], readings_queues["dlq_url"]
+    body = _several(client_id, 5, r1={"location": "quarantine"}, r3={"value": "NaN"})
+    old_format = _body(client_id, 40, sensor="ph-old")
+    records = _delivered(sqs, queue_url, [body, old_format])
+    message_id = next(r["messageId"] for r in records if r["body"] == body)
+    outcome = store_or_retry_later(records)
+    assert outcome.as_sqs_response() == {"batchItemFailures": []}
+    assert outcome.stored == 4  # ph-0, ph-2, ph-4 and the one-reading message
+    assert sorted(r.sensor for _, r in outcome.readings) == ["ph-0", "ph-2", "ph-4", "ph-old"]
+    assert _count("SELECT count(*) FROM readings WHERE client_id = :c", c=client_id) == 4
+
+    dead = _received(sqs, dlq_url, 2)
+    letters = {m["messageAttributes"]["original_message_id"]["stringValue"]: m for m in dead}
+    assert letters.keys() == {f"{message_id}#1", f"{message_id}#3"}
+    checked, unreadable = json.loads(letters[f"{message_id}#1"]["body"]), letters[f"{message_id}#3"]
+    assert checked["sensor"] == "ph-1" and "readings" not in checked  # the one-reading format
+    assert letters[f"{message_id}#1"]["messageAttributes"]["refused_code"]["stringValue"] == "23514"
+    assert unreadable["messageAttributes"]["refused_code"]["stringValue"] == "unreadable"
+    assert record_dead_letters(dead, readings_queues["dlq_arn"]) == {"batchItemFailures": []}
+    http = TestClient(routes_app(admin))
+    tasks = {t["message_id"]: t for t in http.get("/admin/failed-tasks", headers=ADMIN).json()["items"]}
+    assert tasks.keys() == letters.keys() and "no_quarantine" in tasks[f"{message_id}#1"]["error"]
+
+    # delivered again: nothing stored twice, the refusals are still one row each
+    again = store_or_retry_later(records)
+    assert again.stored == 0 and again.as_sqs_response() == {"batchItemFailures": []}
+    record_dead_letters(_received(sqs, dlq_url, 2), readings_queues["dlq_arn"])
+    assert _count("SELECT count(*) FROM failed_tasks") == 2
+    assert _count("SELECT count(*) FROM readings WHERE client_id = :c", c=client_id) == 4
+
+    # the operator lifts the rule and retries the refused reading: it goes back alone and is stored
+    with platform_db.begin() as conn:
+        conn.execute(text("ALTER TABLE sensors DROP CONSTRAINT no_quarantine"))
+    assert http.post(f"/admin/failed-tasks/{tasks[f'{message_id}#1']['id']}/retry", headers=ADMIN).status_code == 200
+    [retried] = _received(sqs, queue_url, 1)
+    assert store_or_retry_later([retried]).stored == 1
+    assert _count("SELECT count(*) FROM readings WHERE client_id = :c", c=client_id) == 5
+
+
+def test_a_transient_refusal_hands_back_the_whole_message_once(platform_db, client_id, monkeypatch):
+    """Not a data reason (here a permission, 42501): the reading's message comes back whole, once; the
+    other messages of the batch are stored."""
+    real = batch.store_readings
+
+    def refuse_ph_1(session, readings):
+        if len(readings) == 1 and readings[0].sensor == "ph-1":
+            raise DBAPIError("INSERT ...", {}, _Refusal("42501"))
+        if len(readings) > 1:
+            raise DBAPIError("INSERT ...", {}, _Refusal("23514"))  # the batch statement: fall back
+        return real(session, readings)
+
+    monkeypatch.setattr(batch, "store_readings", refuse_ph_1)
+    records = [{"messageId": "several", "body": _several(client_id, 3)},
+               {"messageId": "alone", "body": _body(client_id, 9, sensor="ph-9")}]
+    outcome = store_sqs_batch(records)
+    assert outcome.failed_message_ids == ["several"] and outcome.refused == []
+    assert [(mid, r.sensor) for mid, r in outcome.readings] == [("alone", "ph-9")]

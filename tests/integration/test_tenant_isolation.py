@@ -30,6 +30,7 @@ from hydroponics.api.app import create_app
 from hydroponics.auth.api_keys import create_api_key
 from hydroponics.climate.signing import SIGNATURE_HEADER, sign
 from hydroponics.db.engine import session_scope
+from hydroponics.readings.messages import parse_message
 from hydroponics.records.clients import create_client
 from tests.lambda_events import http_event, lambda_context, load_handler
 
@@ -442,8 +443,8 @@ def test_readings_naming_bs_sensor_are_as_client_a(farms, local_aws):
     sqs = local_aws["sqs"]
     messages = sqs.receive_message(QueueUrl=local_aws["READINGS_QUEUE_URL"], MaxNumberOfMessages=10,
                                    WaitTimeSeconds=1).get("Messages", [])
-    queued = [reading for m in messages for reading in json.loads(m["Body"]).get("readings", [json.loads(m["Body"])])]
-    assert queued and all(r["client_id"] == a.client for r in queued), queued
+    queued = [reading for m in messages for _, reading in parse_message(m["Body"]).readings]
+    assert queued and all(str(r.client_id) == a.client for r in queued), queued
 
 
 def test_the_digest_sees_a_change(platform_db):

@@ -116,7 +116,7 @@ def ingest(body: bytes, client_id: UUID, correlation_id: str | None = None) -> I
     published = publish_readings([reading for _, reading in valid], correlation_id)
     if not published.queued:
         raise ServiceUnavailable("readings could not be queued; try again", headers={"Retry-After": RETRY_AFTER_SECONDS})
-    for position in published.failed:  # SQS kept refusing these few: the device should resend them
+    for position in published.failed:  # their message SQS kept refusing: the device should resend them
         outcome.results[valid[position][0]] = {"index": valid[position][0], "status": "unavailable",
                                                "errors": [{"field": "reading", "reason": "queue unavailable; resend"}]}
     # the first line of a reading's trail (correlation_id): rules, notify and ac_control log under it next

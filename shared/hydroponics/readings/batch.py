@@ -1,13 +1,23 @@
-"""The store step of the readings queue consumer: one statement per batch, per-message outcomes.
+"""The store step of the readings queue consumer: one statement per batch, per-reading outcomes.
 
-A message that can never be stored is refused at once: one that cannot be parsed, or whose row
-the database refuses for a data reason (SQLSTATE class 22, data exception, or 23, integrity
-constraint violation: a NUL the JSON-to-text cast cannot hold, an unknown client). It goes
-straight to the readings DLQ with the reason as message attributes (the dead-letters function
-lists it in /admin/failed-tasks with that reason) and is not reported as a batch item failure,
-so it does not spin through the queue's receives. Any other refusal of one message is reported
-alone as a batch item failure (SQS retries it, finally into the DLQ); the rest of the batch is
-stored either way.
+A message holds several readings of one request (or, in the first format, one reading:
+readings/messages.py). Readings that cannot be parsed are set apart first; the rest of the batch
+goes to PostgreSQL in one statement. If the database refuses that statement, each reading is
+stored on its own (a savepoint each), and:
+
+- A reading that can never be stored is refused at once, alone: one that cannot be parsed, or
+  whose row the database refuses for a data reason (SQLSTATE class 22, data exception, or 23,
+  integrity constraint violation: a NUL the JSON-to-text cast cannot hold, an unknown client). It
+  goes straight to the readings DLQ by itself, in the one-reading format, with the reason as
+  message attributes (the dead-letters function lists it in /admin/failed-tasks with that reason,
+  under `<message id>#<its place in the message>`, or the message id for a one-reading message),
+  and its message is not reported as a batch item failure: the reading's siblings are stored, and
+  nothing spins through the queue's receives. A message that is no reading at all goes to the DLQ
+  as it is, under its own id.
+- Any other refusal of a reading fails its whole message: it is reported as a batch item failure
+  (SQS retries it, finally into the DLQ) and none of its readings is evaluated now; siblings stored
+  meanwhile are stored again as no-ops (readings are keyed by sensor and time). The rest of the
+  batch is stored either way.
 
 If the database cannot be reached (connection lost or refused, SQLSTATE class 08, 53 or 57:
 shutting down, out of connections), every message is reported and made visible again after a
@@ -15,13 +25,13 @@ backoff (15 s doubling to 5 min, by receive count) instead of the queue's 6-minu
 timeout, so readings buffered during an outage are stored soon after PostgreSQL is back.
 
 With TIMESERIES_BACKEND=influxdb the readings go to InfluxDB instead (the store's `write`: sensors
-and calibrations still in PostgreSQL, the points written synchronously), with the same outcomes:
-refused points fail their message alone, an unreachable InfluxDB is an outage like PostgreSQL's.
+and calibrations still in PostgreSQL, the points written synchronously), with the same outcomes
+message by message: refused points fail their message alone, an unreachable InfluxDB is an outage
+like PostgreSQL's.
 """
 
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -29,7 +39,7 @@ from hydroponics.aws import client
 from hydroponics.correlation import of_sqs_record
 from hydroponics.db.engine import one_statement, session_scope
 from hydroponics.observability import logger
-from hydroponics.readings.messages import QueuedReading
+from hydroponics.readings.messages import QueuedReading, parse_message
 from hydroponics.readings.store import store_readings
 from hydroponics.settings import get_settings
 from hydroponics.text import escaped
@@ -41,7 +51,7 @@ FIRST_BACKOFF_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
 DATA_SQLSTATE_CLASSES = ("22", "23")  # this row can never be stored, whenever it is tried
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")  # the database, not the row: try again later
-UNREADABLE = "unreadable"  # the refusal code of a message that is no reading at all
+UNREADABLE = "unreadable"  # the refusal code of a message (or reading) that is no reading at all
 MAX_REASON_CHARS = 1000
 
 
@@ -50,16 +60,45 @@ class DatabaseUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class Delivered:
+    """One reading as the store step received it: its message, and its own id for the DLQ."""
+
+    message_id: str
+    letter_id: str  # the message id, or `<message id>#<n>` for the n-th reading of a several-readings message
+    reading: QueuedReading
+
+    @property
+    def alone(self) -> bool:
+        """Whether the reading is its message's only content (the first, one-reading format)."""
+        return self.letter_id == self.message_id
+
+
+@dataclass(frozen=True)
 class Refusal:
-    """A message that can never be stored, and why: the SQLSTATE (or `unreadable`) and the reason."""
+    """What can never be stored, and why: the SQLSTATE (or `unreadable`) and the reason. A whole
+    message (`body` None: its own body goes to the DLQ) or one reading of it (its own body and id)."""
 
     record: dict
     code: str
     reason: str
+    body: str | None = None
+    letter_id: str | None = None
 
     @property
     def message_id(self) -> str:
         return self.record.get("messageId", "")
+
+    @property
+    def whole_message(self) -> bool:
+        return self.letter_id is None or self.letter_id == self.message_id
+
+    @property
+    def dead_letter_id(self) -> str:
+        return self.letter_id or self.message_id
+
+    @property
+    def dead_letter_body(self) -> str:
+        return self.body if self.body is not None else (self.record.get("body") or "-")
 
 
 @dataclass
@@ -67,25 +106,39 @@ class BatchOutcome:
     stored: int = 0
     failed_message_ids: list[str] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
-    # every reading now in the table (new, or already there from an earlier delivery), by message id:
-    # what the rules step evaluates
+    # every reading now in the table (new, or already there from an earlier delivery), with its message
+    # id (repeated for the readings of one message): what the rules step evaluates
     readings: list[tuple[str, QueuedReading]] = field(default_factory=list)
+
+    def fail(self, message_id: str) -> None:
+        """Hand this message back to the queue (once, however many of its readings failed)."""
+        if message_id not in self.failed_message_ids:
+            self.failed_message_ids.append(message_id)
 
     def as_sqs_response(self) -> dict:
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in self.failed_message_ids]}
 
 
-def _parse(records: list[dict], outcome: BatchOutcome) -> list[tuple[str, QueuedReading]]:
+def _parse(records: list[dict], outcome: BatchOutcome) -> list[Delivered]:
     parsed = []
     for record in records:
+        message_id = record.get("messageId", "")
         try:
-            reading = QueuedReading.model_validate_json(record["body"])
-            correlation_id = of_sqs_record(record)
-            parsed.append((record["messageId"], reading.model_copy(update={"correlation_id": correlation_id})
-                           if correlation_id else reading))
-        except (ValidationError, KeyError, TypeError) as exc:
-            logger.warning("unreadable reading message", extra={"message_id": record.get("messageId"), "error": str(exc)})
+            message = parse_message(record["body"])
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("unreadable reading message", extra={"message_id": message_id, "error": str(exc)})
             outcome.refused.append(Refusal(record, UNREADABLE, f"not a queued reading: {exc}"))
+            continue
+        correlation_id = of_sqs_record(record)
+        for index, reading in message.readings:
+            parsed.append(Delivered(message_id, message_id if index is None else f"{message_id}#{index}",
+                                    reading.model_copy(update={"correlation_id": correlation_id})
+                                    if correlation_id else reading))
+        for entry in message.unreadable:
+            logger.warning("unreadable reading", extra={"message_id": message_id, "index": entry.index,
+                                                        "error": entry.reason})
+            outcome.refused.append(Refusal(record, UNREADABLE, f"not a queued reading: {entry.reason}",
+                                           body=entry.body, letter_id=f"{message_id}#{entry.index}"))
     return parsed
 
 
@@ -107,25 +160,33 @@ def _unavailable(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or (sqlstate(exc) or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
-def _store_one_by_one(session: Session, parsed: list[tuple[str, QueuedReading]], records: dict[str, dict],
+def _store_one_by_one(session: Session, parsed: list[Delivered], records: dict[str, dict],
                       outcome: BatchOutcome) -> set[str]:
-    """Fallback after the batch statement failed: a savepoint per message isolates the bad ones.
-    Returns the ids of the messages not stored."""
+    """Fallback after the batch statement failed: a savepoint per reading isolates the bad ones.
+    Returns the letter ids of the readings not stored (refused, or in a message that failed)."""
     not_stored = set()
-    for message_id, reading in parsed:
+    failed = set(outcome.failed_message_ids)
+    for delivered in parsed:
+        if delivered.message_id in failed:  # its message comes back whole: its readings are stored then
+            not_stored.add(delivered.letter_id)
+            continue
         try:
             with session.begin_nested():
-                outcome.stored += store_readings(session, [reading])
+                outcome.stored += store_readings(session, [delivered.reading])
         except DBAPIError as exc:
             if _unavailable(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
             code, reason = sqlstate(exc), database_reason(exc)
-            logger.warning("reading refused", extra={"message_id": message_id, "sqlstate": code, "error": reason})
-            not_stored.add(message_id)
+            logger.warning("reading refused", extra={"message_id": delivered.message_id,
+                                                     "reading": delivered.letter_id, "sqlstate": code, "error": reason})
+            not_stored.add(delivered.letter_id)
             if (code or "")[:2] in DATA_SQLSTATE_CLASSES:
-                outcome.refused.append(Refusal(records[message_id], code, reason))
+                outcome.refused.append(Refusal(
+                    records[delivered.message_id], code, reason, letter_id=delivered.letter_id,
+                    body=None if delivered.alone else delivered.reading.model_dump_json()))
             else:
-                outcome.failed_message_ids.append(message_id)
+                outcome.fail(delivered.message_id)
+                failed.add(delivered.message_id)
     return not_stored
 
 
@@ -141,24 +202,27 @@ def _write_elsewhere(readings: list[QueuedReading]) -> int:
         raise PointsRefused(str(exc.orig)) from exc
 
 
-def _store_elsewhere(parsed: list[tuple[str, QueuedReading]], outcome: BatchOutcome) -> None:
+def _store_elsewhere(parsed: list[Delivered], outcome: BatchOutcome) -> None:
     """The store step for TIMESERIES_BACKEND=influxdb: the batch in one write, else message by message."""
     try:
-        outcome.stored = _write_elsewhere([reading for _, reading in parsed])
-        outcome.readings = parsed
+        outcome.stored = _write_elsewhere([d.reading for d in parsed])
+        outcome.readings = [(d.message_id, d.reading) for d in parsed]
         return
     except PointsRefused as exc:
         logger.warning("batch refused by the time-series store; writing message by message", extra={"error": str(exc)})
-    for message_id, reading in parsed:
+    messages: dict[str, list[QueuedReading]] = {}
+    for delivered in parsed:
+        messages.setdefault(delivered.message_id, []).append(delivered.reading)
+    for message_id, readings in messages.items():
         try:
-            outcome.stored += _write_elsewhere([reading])
-            outcome.readings.append((message_id, reading))
+            outcome.stored += _write_elsewhere(readings)
+            outcome.readings += [(message_id, reading) for reading in readings]
         except PointsRefused as exc:
             logger.warning("reading refused", extra={"message_id": message_id, "error": str(exc)})
-            outcome.failed_message_ids.append(message_id)
+            outcome.fail(message_id)
 
 
-def store_parsed(parsed: list[tuple[str, QueuedReading]], records: dict[str, dict], outcome: BatchOutcome) -> None:
+def store_parsed(parsed: list[Delivered], records: dict[str, dict], outcome: BatchOutcome) -> None:
     """Store parsed readings into `outcome`; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
     if not parsed:
         return
@@ -170,26 +234,28 @@ def store_parsed(parsed: list[tuple[str, QueuedReading]], records: dict[str, dic
     def store(connection) -> int:
         nonlocal connected
         connected = True
-        return store_readings(connection, [reading for _, reading in parsed])
+        return store_readings(connection, [d.reading for d in parsed])
 
     try:
         # One statement, atomic on its own: one round trip, no BEGIN or COMMIT; idempotent, so a
         # connection found dead is retried once on a fresh one before this counts as an outage.
         outcome.stored = one_statement(store)
-        outcome.readings = parsed
+        outcome.readings = [(d.message_id, d.reading) for d in parsed]
         return
     except DBAPIError as exc:
         # failing to connect (no statement: also on the retry) is an outage, not a bad message
         if not connected or exc.statement is None or _unavailable(exc):
             raise DatabaseUnavailable(str(exc)) from exc
-        logger.warning("batch refused by the database; storing message by message",
+        logger.warning("batch refused by the database; storing reading by reading",
                        extra={"sqlstate": sqlstate(exc), "error": database_reason(exc)})
     try:
         with session_scope() as session:
             not_stored = _store_one_by_one(session, parsed, records, outcome)
     except DBAPIError as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    outcome.readings = [(message_id, reading) for message_id, reading in parsed if message_id not in not_stored]
+    failed = set(outcome.failed_message_ids)
+    outcome.readings = [(d.message_id, d.reading) for d in parsed
+                        if d.letter_id not in not_stored and d.message_id not in failed]
 
 
 def store_sqs_batch(records: list[dict]) -> BatchOutcome:
@@ -206,31 +272,32 @@ def _attribute(value: str) -> dict[str, str]:
 
 
 def dead_letter_refused(outcome: BatchOutcome) -> BatchOutcome:
-    """Send the refused messages to the readings DLQ now, with their reason; any the DLQ does not take
-    (or all, without a DLQ configured) are reported as batch item failures instead, so none is lost."""
+    """Send what was refused to the readings DLQ now, with its reason (a refused reading alone, its
+    siblings stored); the message of any refusal the DLQ does not take (or of all, without a DLQ
+    configured) is reported as a batch item failure instead, so none is lost."""
     if not outcome.refused:
         return outcome
     dlq_url = get_settings().readings_dead_letter_queue_url
-    not_sent = {refusal.message_id for refusal in outcome.refused}
+    not_sent = set(range(len(outcome.refused)))
     if dlq_url:
         for start in range(0, len(outcome.refused), 10):
             chunk = outcome.refused[start:start + 10]
-            entries = [{"Id": str(i), "MessageBody": refusal.record.get("body") or "-", "MessageAttributes": {
+            entries = [{"Id": str(start + i), "MessageBody": refusal.dead_letter_body, "MessageAttributes": {
                 "refused_code": _attribute(refusal.code), "refused_reason": _attribute(refusal.reason),
-                "original_message_id": _attribute(refusal.message_id),
+                "original_message_id": _attribute(refusal.dead_letter_id),
                 "refused_on_receive": _attribute(str(refusal.record.get("attributes", {}).get(
                     "ApproximateReceiveCount", "1")))}} for i, refusal in enumerate(chunk)]
             try:
                 reply = client("sqs").send_message_batch(QueueUrl=dlq_url, Entries=entries)
             except Exception:  # noqa: BLE001 - reported as failures below: SQS retries them
-                logger.exception("could not dead-letter refused readings", extra={"messages": len(chunk)})
+                logger.exception("could not dead-letter refused readings", extra={"refused": len(chunk)})
                 continue
-            not_sent -= {chunk[int(ok["Id"])].message_id for ok in reply.get("Successful", [])}
+            not_sent -= {int(ok["Id"]) for ok in reply.get("Successful", [])}
     else:
         logger.warning("READINGS_DEAD_LETTER_QUEUE_URL is not set; refused readings are retried")
-    if not_sent:
-        outcome.failed_message_ids.extend(mid for mid in not_sent if mid not in outcome.failed_message_ids)
-    outcome.refused = [refusal for refusal in outcome.refused if refusal.message_id not in not_sent]
+    for number in sorted(not_sent):
+        outcome.fail(outcome.refused[number].message_id)
+    outcome.refused = [refusal for number, refusal in enumerate(outcome.refused) if number not in not_sent]
     return outcome
 
 
@@ -261,7 +328,10 @@ def store_or_retry_later(records: list[dict]) -> BatchOutcome:
         store_parsed(parsed, {r.get("messageId", ""): r for r in records}, outcome)
     except DatabaseUnavailable as exc:
         logger.warning("database unavailable; readings stay queued", extra={"messages": len(records), "error": str(exc)})
-        refused = outcome.refused  # unreadable, or refused before the connection went: never storable
-        outcome = retry_later([r for r in records if r.get("messageId", "") not in {x.message_id for x in refused}])
+        # unreadable, or refused before the connection went: never storable, dead-lettered now (a
+        # message of several readings still comes back for its other readings)
+        refused = outcome.refused
+        done = {refusal.message_id for refusal in refused if refusal.whole_message}
+        outcome = retry_later([r for r in records if r.get("messageId", "") not in done])
         outcome.refused = refused
     return dead_letter_refused(outcome)
