@@ -117,7 +117,8 @@ def test_sensors_operators_and_dashboard_under_load_with_no_errors_and_no_memory
            processes_sampled=len(memory.samples), worst_growth_after_warm_up=worst,
            memory_mib_per_process=growth, growth_bound_mib=MEMORY_GROWTH_BOUND_MIB)
     assert figures["failures"] == 0, run.stdout[-3000:]
-    assert stored and stored[0] == stored[1] == posted
+    # every accepted reading stored once; a request in flight when locust stopped may be stored and not counted
+    assert stored and stored[0] == stored[1] and posted <= stored[0] <= posted + users
     assert growth and all(g[2] <= MEMORY_GROWTH_BOUND_MIB for g in growth.values()), growth
 
 
