@@ -30,7 +30,11 @@ def empty_database_url() -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Long load, soak and fault runs (marker `load`) run only with `scripts/test --load` (RUN_LOAD=1)."""
+    """Long load, soak and fault runs (marker `load`) run only with `scripts/test --load` (RUN_LOAD=1).
+
+    The MiniStack restart test runs last: it redeploys the stack, under a new API URL.
+    """
+    items.sort(key=lambda item: "test_ministack_restart.py" in item.nodeid)
     if os.environ.get("RUN_LOAD") == "1":
         return
     skip = pytest.mark.skip(reason="long run: use scripts/test --load")
