@@ -10,7 +10,7 @@ import boto3
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import local_env
 from tests.mail_server import free_port
@@ -106,3 +106,11 @@ def receiver():
     server.clear()
     if server.is_running():
         server.stop()
+
+
+def stored_readings(stack_db, client_id: str) -> tuple[int, int]:
+    """(rows, distinct (sensor, time) pairs) of a client's readings: equal when none was stored twice."""
+    with stack_db.connect() as conn:
+        return tuple(conn.execute(text(
+            "SELECT count(*), count(DISTINCT (r.sensor_id, r.recorded_at)) FROM readings r"
+            " JOIN sensors s ON s.id = r.sensor_id WHERE s.client_id = :c"), {"c": client_id}).one())

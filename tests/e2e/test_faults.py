@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from werkzeug import Response
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import stored_readings, wait_for
 from tests.e2e.figures import report
 from tests.e2e.lambdas import environment, function_name
 from tests.mail_server import smtp_server
@@ -25,14 +25,6 @@ from tests.outage import can_cause_outage, database_outage
 DEVICES = int(os.environ.get("FAULT_DEVICES", "5"))
 DB_OUTAGE_SECONDS = float(os.environ.get("DB_OUTAGE_SECONDS", "120"))
 RECEIVERS_DOWN_SECONDS = float(os.environ.get("RECEIVERS_DOWN_SECONDS", "600"))
-
-
-def _stored(stack_db, client_id: str) -> tuple[int, int]:
-    """(rows, distinct (sensor, time) pairs) of the client's readings."""
-    with stack_db.connect() as conn:
-        return tuple(conn.execute(text(
-            "SELECT count(*), count(DISTINCT (r.sensor_id, r.recorded_at)) FROM readings r JOIN sensors s ON s.id = r.sensor_id"
-            " WHERE s.client_id = :c"), {"c": client_id}).one())
 
 
 class Devices:
@@ -91,10 +83,10 @@ def test_postgresql_unavailable_for_two_minutes_during_load_loses_no_reading(sta
         time.sleep(15)  # and after
     accepted = devices.accepted
     assert devices.refused == [] and accepted > 0  # ingest needs no PostgreSQL: every reading was taken
-    drained = wait_for(lambda: _stored(stack_db, farm["client_id"])[0] >= accepted, timeout=900, interval=2)
+    drained = wait_for(lambda: stored_readings(stack_db, farm["client_id"])[0] >= accepted, timeout=900, interval=2)
     drain_seconds = time.monotonic() - ended
     wait_for(lambda: False, timeout=5)  # late duplicates, if any, would land now
-    rows, distinct = _stored(stack_db, farm["client_id"])
+    rows, distinct = stored_readings(stack_db, farm["client_id"])
     report("PostgreSQL outage", devices=DEVICES, outage_s=DB_OUTAGE_SECONDS, accepted=accepted, stored=rows,
            lost=accepted - rows, duplicated=rows - distinct, drained_s_after_outage=round(drain_seconds, 1))
     assert drained and rows == distinct == accepted
@@ -116,9 +108,9 @@ def test_the_rules_function_dying_mid_batch_loses_and_duplicates_nothing(stack, 
         accepted = devices.accepted
         assert devices.refused == [] and accepted > 0
         # the first deliveries were stored before the crash; their redelivery comes after the visibility timeout
-        drained = wait_for(lambda: _stored(stack_db, farm["client_id"])[0] >= accepted, timeout=600, interval=2)
+        drained = wait_for(lambda: stored_readings(stack_db, farm["client_id"])[0] >= accepted, timeout=600, interval=2)
         wait_for(lambda: False, timeout=150)  # every crashed batch is redelivered (visibility 120 s) and settles
-    rows, distinct = _stored(stack_db, farm["client_id"])
+    rows, distinct = stored_readings(stack_db, farm["client_id"])
     with stack_db.connect() as conn:
         alerts = conn.execute(text("SELECT count(*), coalesce(sum(repeat_count), 0) FROM alerts WHERE client_id = :c"),
                               {"c": farm["client_id"]}).one()

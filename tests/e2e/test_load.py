@@ -19,10 +19,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import stored_readings, wait_for
 from tests.e2e.figures import report
 from tests.e2e.lambdas import worker_processes
 
@@ -33,13 +32,6 @@ OPERATORS = int(os.environ.get("LOAD_OPERATORS", "2"))
 DASHBOARDS = int(os.environ.get("LOAD_DASHBOARDS", "1"))
 MEMORY_GROWTH_BOUND_MIB = float(os.environ.get("MEMORY_GROWTH_BOUND_MIB", "16"))
 SAMPLE_EVERY = 5.0
-
-
-def _stored(stack_db, client_id: str) -> tuple[int, int]:
-    with stack_db.connect() as conn:
-        return tuple(conn.execute(text(
-            "SELECT count(*), count(DISTINCT (r.sensor_id, r.recorded_at)) FROM readings r"
-            " JOIN sensors s ON s.id = r.sensor_id WHERE s.client_id = :c"), {"c": client_id}).one())
 
 
 class MemorySampler:
@@ -109,7 +101,7 @@ def test_sensors_operators_and_dashboard_under_load_with_no_errors_and_no_memory
     figures = _locust_figures(prefix)
     posted = figures["routes"].get("POST /api/data", {}).get("requests", 0) - \
         figures["routes"].get("POST /api/data", {}).get("failures", 0)
-    stored = wait_for(lambda: (s := _stored(stack_db, farm["client_id"]))[0] >= posted and s, timeout=120, interval=2)
+    stored = wait_for(lambda: (s := stored_readings(stack_db, farm["client_id"]))[0] >= posted and s, timeout=120, interval=2)
     growth = memory.growth_after(SECONDS / 5)
     worst = max(growth.values(), key=lambda g: g[2], default=None)
     report("load test", sensors=SENSORS, operators=OPERATORS, dashboards=DASHBOARDS, seconds=SECONDS,
@@ -137,9 +129,9 @@ def test_the_seeds_1000_requests_from_50_concurrent_clients_are_all_stored_exact
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = [s for replies in pool.map(client_requests, range(50)) for s in replies]
     answered = time.perf_counter() - started
-    stored = wait_for(lambda: (s := _stored(stack_db, farm["client_id"]))[0] >= 1000 and s, timeout=120, interval=1)
+    stored = wait_for(lambda: (s := stored_readings(stack_db, farm["client_id"]))[0] >= 1000 and s, timeout=120, interval=1)
     wait_for(lambda: False, timeout=5)  # a duplicate, if any, would land now
-    rows, distinct = _stored(stack_db, farm["client_id"])
+    rows, distinct = stored_readings(stack_db, farm["client_id"])
     report("seed: 1,000 requests from 50 clients", accepted=statuses.count(202), others=len(statuses) - statuses.count(202),
            answered_s=round(answered, 1), stored=rows, duplicated=rows - distinct)
     assert statuses == [202] * 1000

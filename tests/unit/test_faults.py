@@ -5,11 +5,12 @@ import sys
 
 from tests.conftest import ROOT
 
-CRASH = "from hydroponics.faults import crash_point; crash_point('rules.after_evaluation', first_delivery={first})"
+CRASH = ("from hydroponics.faults import crash_point; crash_point('rules.after_evaluation',"
+         " [{{'attributes': {{'ApproximateReceiveCount': '1'}}}}, {{'attributes': {{'ApproximateReceiveCount': {count!r}}}}}])")
 
 
 def _run(first: bool, fault: str) -> int:
-    return subprocess.run([sys.executable, "-c", CRASH.format(first=first)], cwd=ROOT, timeout=60,
+    return subprocess.run([sys.executable, "-c", CRASH.format(count="1" if first else "2")], cwd=ROOT, timeout=60,
                           env={"PYTHONPATH": str(ROOT / "shared"), "FAULT_INJECTION": fault}).returncode
 
 

@@ -11,19 +11,22 @@ dependency in a worker thread, and those hops cost ~0.9 ms a request on the inge
 dependencies); a Lambda container serves one request at a time, so the call may block the loop.
 """
 
-from typing import Callable
+from typing import Callable, TypeVar
 from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Depends, FastAPI, Request
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from hydroponics import ratelimit
 from hydroponics.auth import brute_force, key_index
 from hydroponics.auth.caller import Caller, Scope, scope_covers
 from hydroponics.errors import DomainError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from hydroponics.observability import logger
+
+T = TypeVar("T")
 
 
 def _secret(request: Request) -> str:
@@ -77,6 +80,19 @@ def _admitted(request: Request, caller: Caller, needs: Scope) -> Caller:
     return caller
 
 
+def _ask_key_index(request: Request, call: Callable[[str], T]) -> T:
+    """`call` with the request's key, unless its address is blocked for guessing: a refused key is a
+    401 counted against the address (a 429 past the limit), an unreachable index a 503."""
+    secret = _secret(request)
+    _not_guessing(request)
+    try:
+        return call(secret)
+    except key_index.KeyRefused as refused:
+        raise _refused(request, refused) from None
+    except (BotoCoreError, ClientError):
+        raise _key_index_down() from None
+
+
 async def current_caller(request: Request) -> Caller:
     """The caller behind X-API-Key. Every authenticated route has a `rate_limited` dependency (FastAPI
     resolves a route's and router's `dependencies` before its parameters), which authenticated and
@@ -84,15 +100,7 @@ async def current_caller(request: Request) -> Caller:
     caller = getattr(request.state, "caller", None)
     if caller is not None:
         return caller
-    secret = _secret(request)
-    _not_guessing(request)
-    try:
-        found = key_index.lookup(secret)
-    except key_index.KeyRefused as refused:
-        raise _refused(request, refused) from None
-    except (BotoCoreError, ClientError):
-        raise _key_index_down() from None
-    return _admitted(request, found, "operator")
+    return _admitted(request, _ask_key_index(request, key_index.lookup), "operator")
 
 
 async def acting_client(request: Request, caller: Caller = Depends(current_caller)) -> UUID:
@@ -121,14 +129,7 @@ def rate_limited(name: str, needs: Scope = "operator") -> Callable[..., None]:
     limit `name` (the caller's client may override it): one DynamoDB call on the key's own item
     (auth/key_index.py)."""
     async def dependency(request: Request) -> None:
-        secret = _secret(request)
-        _not_guessing(request)
-        try:
-            counted = key_index.authenticate(secret, name)
-        except key_index.KeyRefused as refused:
-            raise _refused(request, refused) from None
-        except (BotoCoreError, ClientError):
-            raise _key_index_down() from None
+        counted = _ask_key_index(request, lambda secret: key_index.authenticate(secret, name))
         caller = _admitted(request, counted.caller, needs)
         _enforce(request, ratelimit.decide(counted.hits, ratelimit.limit_for(name, caller.rate_limits),
                                            counted.window_start))
@@ -168,7 +169,7 @@ class _RateLimitHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
